@@ -90,7 +90,9 @@ class RawEvent:
     time: float
 
 
-Event = TextDelta | ReasoningDelta | RefusalDelta | ToolCallDelta | Finish | UsageUpdate | ErrorEvent
+Event = (
+    TextDelta | ReasoningDelta | RefusalDelta | ToolCallDelta | Finish | UsageUpdate | ErrorEvent
+)
 
 __all__ = [
     "ErrorEvent",

@@ -1,0 +1,129 @@
+"""What every provider dialect provides, and small helpers they share."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import httpx
+
+from .._errors import ProtocolError
+from ..events import Event
+from ..sse import ServerSentEvent, _snippet
+
+Message = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSpec:
+    """An HTTP request, ready to send."""
+
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    json: dict[str, Any] | None = None
+
+
+class Parser:
+    """Maps one stream's wire events to normalized events; one instance per stream.
+
+    ``terminated`` turns true when the dialect's own end marker arrives
+    (``[DONE]``, ``message_stop``, ``response.completed``, ``done: true``).
+    """
+
+    provider: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        self.terminated = False
+
+    def parse(self, event: ServerSentEvent) -> list[Event]:
+        raise NotImplementedError
+
+    def load(self, event: ServerSentEvent) -> dict[str, Any]:
+        """The event's data as a JSON object, or a clear ProtocolError."""
+        try:
+            obj = json.loads(event.data)
+        except ValueError:
+            raise ProtocolError(
+                f"{self.provider} sent malformed JSON in a stream event: {_snippet(event.data)}"
+            ) from None
+        if not isinstance(obj, dict):
+            raise ProtocolError(
+                f"{self.provider} sent a stream event that is not a JSON object: "
+                f"{_snippet(event.data)}"
+            )
+        return obj
+
+
+class Dialect:
+    """How to talk to one kind of server: the request it wants and the stream it sends."""
+
+    name: ClassVar[str]
+    framing: ClassVar[Literal["sse", "ndjson"]] = "sse"
+    api_key_env: ClassVar[str | None] = None
+    base_url_env: ClassVar[str | None] = None
+    default_base_url: ClassVar[str] = ""
+    default_model: ClassVar[str] = ""
+    parser_class: ClassVar[type[Parser]]
+
+    def build_request(
+        self,
+        messages: list[Message],
+        *,
+        model: str,
+        params: dict[str, Any],
+        api_key: str | None,
+        base_url: str,
+    ) -> RequestSpec:
+        raise NotImplementedError
+
+    def models_request(self, *, api_key: str | None, base_url: str) -> RequestSpec:
+        raise NotImplementedError
+
+    def model_names(self, body: Any) -> list[str]:
+        """The model ids in the answer to :meth:`models_request`."""
+        raise NotImplementedError
+
+    def new_parser(self) -> Parser:
+        return self.parser_class()
+
+    def transport(self, base_url: str) -> httpx.AsyncBaseTransport | None:
+        """A transport of its own (the demo answers in-process), or None for the network."""
+        return None
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """``value`` if it is a dict, else an empty one: wire data is never trusted to be shaped."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def as_str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def as_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def text_of(content: Any) -> str:
+    """The text of a message's content: a string, or a list of text parts."""
+    if isinstance(content, str):
+        return content
+    parts = [as_str(as_dict(part).get("text")) for part in as_list(content)]
+    return "".join(parts)
+
+
+def split_system(messages: list[Message]) -> tuple[str | None, list[Message]]:
+    """Separate system messages (joined) from the conversation, for APIs that want them apart."""
+    system = [text_of(m.get("content")) for m in messages if m.get("role") == "system"]
+    rest = [m for m in messages if m.get("role") != "system"]
+    return ("\n\n".join(system) if system else None), rest
+
+
+def join_url(base: str, path: str) -> str:
+    return base.rstrip("/") + "/" + path.lstrip("/")

@@ -1,0 +1,157 @@
+"""Anthropic's Messages API: named events, content blocks routed by index."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..events import (
+    ErrorEvent,
+    Event,
+    Finish,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+    UsageUpdate,
+)
+from ..sse import ServerSentEvent
+from ._base import (
+    Dialect,
+    Message,
+    Parser,
+    RequestSpec,
+    as_dict,
+    as_int,
+    as_list,
+    as_str,
+    join_url,
+    split_system,
+)
+
+API_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 4096  # the Messages API requires max_tokens
+
+
+class AnthropicParser(Parser):
+    provider = "anthropic"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._usage: dict[str, Any] = {}
+
+    def parse(self, event: ServerSentEvent) -> list[Event]:
+        data = self.load(event)
+        kind = as_str(data.get("type")) or event.event
+        if kind == "content_block_delta":
+            return self._delta(as_int(data.get("index")) or 0, as_dict(data.get("delta")))
+        if kind == "content_block_start":
+            block = as_dict(data.get("content_block"))
+            index = as_int(data.get("index")) or 0
+            if block.get("type") == "tool_use":
+                return [
+                    ToolCallDelta(
+                        index=index,
+                        id=as_str(block.get("id")) or None,
+                        name=as_str(block.get("name")) or None,
+                    )
+                ]
+            return self._delta(index, block)  # a block may start with some text already
+        if kind == "message_start":
+            # Only input tokens are final here; usage is reported once message_delta completes it.
+            self._remember_usage(as_dict(as_dict(data.get("message")).get("usage")))
+            return []
+        if kind == "message_delta":
+            events: list[Event] = []
+            stop = as_dict(data.get("delta")).get("stop_reason")
+            if isinstance(stop, str) and stop:
+                events.append(Finish(stop))
+            # Output tokens here are cumulative: they replace the start's count, never add.
+            events += self._merge_usage(as_dict(data.get("usage")))
+            return events
+        if kind == "message_stop":
+            self.terminated = True
+            return []
+        if kind == "error":
+            error = as_dict(data.get("error"))
+            return [
+                ErrorEvent(
+                    message=as_str(error.get("message")) or "the server reported an error",
+                    type=as_str(error.get("type")) or None,
+                    raw=error,
+                )
+            ]
+        return []  # ping, content_block_stop, and event types added later
+
+    @staticmethod
+    def _delta(index: int, delta: dict[str, Any]) -> list[Event]:
+        kind = delta.get("type")
+        if kind in ("text_delta", "text"):
+            text = as_str(delta.get("text"))
+            return [TextDelta(text)] if text else []
+        if kind in ("thinking_delta", "thinking"):
+            thinking = as_str(delta.get("thinking"))
+            return [ReasoningDelta(thinking)] if thinking else []
+        if kind == "input_json_delta":
+            return [ToolCallDelta(index=index, arguments=as_str(delta.get("partial_json")))]
+        return []  # signature_delta, citations_delta
+
+    def _remember_usage(self, usage: dict[str, Any]) -> None:
+        self._usage.update({k: v for k, v in usage.items() if v is not None})
+
+    def _merge_usage(self, usage: dict[str, Any]) -> list[Event]:
+        if not usage:
+            return []
+        self._remember_usage(usage)
+        raw = dict(self._usage)
+        input_tokens = as_int(raw.get("input_tokens"))
+        output_tokens = as_int(raw.get("output_tokens"))
+        total = None
+        if input_tokens is not None and output_tokens is not None:
+            total = input_tokens + output_tokens
+        return [UsageUpdate(raw, input_tokens, output_tokens, total)]
+
+
+class Anthropic(Dialect):
+    name = "anthropic"
+    api_key_env = "ANTHROPIC_API_KEY"
+    base_url_env = "ANTHROPIC_BASE_URL"
+    default_base_url = "https://api.anthropic.com"
+    default_model = "claude-sonnet-4-5"
+    parser_class = AnthropicParser
+
+    @staticmethod
+    def _headers(api_key: str | None) -> dict[str, str]:
+        headers = {"anthropic-version": API_VERSION}
+        if api_key:
+            headers["x-api-key"] = api_key
+        return headers
+
+    def build_request(
+        self,
+        messages: list[Message],
+        *,
+        model: str,
+        params: dict[str, Any],
+        api_key: str | None,
+        base_url: str,
+    ) -> RequestSpec:
+        system, conversation = split_system(messages)
+        body: dict[str, Any] = {
+            "model": model,
+            "messages": conversation,
+            "max_tokens": DEFAULT_MAX_TOKENS,
+            "stream": True,
+        }
+        if system:
+            body["system"] = system
+        params = dict(params)
+        if "stop" in params:
+            stop = params.pop("stop")
+            body["stop_sequences"] = [stop] if isinstance(stop, str) else stop
+        body.update(params)
+        return RequestSpec("POST", join_url(base_url, "v1/messages"), self._headers(api_key), body)
+
+    def models_request(self, *, api_key: str | None, base_url: str) -> RequestSpec:
+        return RequestSpec("GET", join_url(base_url, "v1/models"), self._headers(api_key))
+
+    def model_names(self, body: Any) -> list[str]:
+        return [as_str(as_dict(m).get("id")) for m in as_list(as_dict(body).get("data"))]

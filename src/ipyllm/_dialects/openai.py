@@ -1,0 +1,255 @@
+"""OpenAI's Chat Completions (and every compatible server), legacy Completions, Responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..events import (
+    ErrorEvent,
+    Event,
+    Finish,
+    ReasoningDelta,
+    RefusalDelta,
+    TextDelta,
+    ToolCallDelta,
+    UsageUpdate,
+)
+from ..sse import ServerSentEvent
+from ._base import (
+    Dialect,
+    Message,
+    Parser,
+    RequestSpec,
+    as_dict,
+    as_int,
+    as_list,
+    as_str,
+    join_url,
+    text_of,
+)
+
+
+def _bearer(api_key: str | None) -> dict[str, str]:
+    return {"authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+def _openai_usage(usage: dict[str, Any]) -> UsageUpdate:
+    return UsageUpdate(
+        raw=usage,
+        input_tokens=as_int(usage.get("prompt_tokens", usage.get("input_tokens"))),
+        output_tokens=as_int(usage.get("completion_tokens", usage.get("output_tokens"))),
+        total_tokens=as_int(usage.get("total_tokens")),
+    )
+
+
+def _error_event(error: Any) -> ErrorEvent:
+    if isinstance(error, str):
+        return ErrorEvent(message=error)
+    error = as_dict(error)
+    code = error.get("code")
+    return ErrorEvent(
+        message=as_str(error.get("message")) or "the server reported an error",
+        type=as_str(error.get("type")) or None,
+        code=None if code is None else str(code),
+        raw=error,
+    )
+
+
+class OpenAIChatParser(Parser):
+    provider = "openai"
+
+    def parse(self, event: ServerSentEvent) -> list[Event]:
+        if event.data == "[DONE]":
+            self.terminated = True
+            return []
+        chunk = self.load(event)
+        if chunk.get("error"):
+            return [_error_event(chunk["error"])]
+        events: list[Event] = []
+        for choice in as_list(chunk.get("choices")):  # empty on usage-only and Azure chunks
+            choice = as_dict(choice)
+            if choice.get("index", 0) != 0:
+                continue  # n > 1 is not supported: follow the first choice
+            delta = as_dict(choice.get("delta"))
+            # DeepSeek and vLLM say reasoning_content, OpenRouter and Ollama say reasoning.
+            reasoning = as_str(delta.get("reasoning_content")) or as_str(delta.get("reasoning"))
+            if reasoning:
+                events.append(ReasoningDelta(reasoning))
+            content = as_str(delta.get("content"))
+            if content:
+                events.append(TextDelta(content))
+            refusal = as_str(delta.get("refusal"))
+            if refusal:
+                events.append(RefusalDelta(refusal))
+            for call in as_list(delta.get("tool_calls")):
+                call = as_dict(call)
+                function = as_dict(call.get("function"))
+                events.append(
+                    ToolCallDelta(
+                        index=as_int(call.get("index")) or 0,
+                        id=as_str(call.get("id")) or None,
+                        name=as_str(function.get("name")) or None,
+                        arguments=as_str(function.get("arguments")),
+                    )
+                )
+            finish = choice.get("finish_reason")
+            if isinstance(finish, str) and finish:
+                events.append(Finish(finish))
+        usage = chunk.get("usage")
+        if isinstance(usage, dict) and usage:
+            events.append(_openai_usage(usage))
+        return events
+
+
+class OpenAIChat(Dialect):
+    name = "openai"
+    api_key_env = "OPENAI_API_KEY"
+    base_url_env = "OPENAI_BASE_URL"
+    default_base_url = "https://api.openai.com/v1"
+    default_model = "gpt-4o-mini"
+    parser_class = OpenAIChatParser
+
+    def build_request(
+        self,
+        messages: list[Message],
+        *,
+        model: str,
+        params: dict[str, Any],
+        api_key: str | None,
+        base_url: str,
+    ) -> RequestSpec:
+        body: dict[str, Any] = {
+            "model": model,
+            "messages": messages,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        body.update(params)
+        if body.get("stream_options") is None:
+            body.pop("stream_options")  # the caller turned it off for a server that rejects it
+        return RequestSpec("POST", join_url(base_url, "chat/completions"), _bearer(api_key), body)
+
+    def models_request(self, *, api_key: str | None, base_url: str) -> RequestSpec:
+        return RequestSpec("GET", join_url(base_url, "models"), _bearer(api_key))
+
+    def model_names(self, body: Any) -> list[str]:
+        return [as_str(as_dict(m).get("id")) for m in as_list(as_dict(body).get("data"))]
+
+
+class OpenAICompletionsParser(Parser):
+    provider = "openai-completions"
+
+    def parse(self, event: ServerSentEvent) -> list[Event]:
+        if event.data == "[DONE]":
+            self.terminated = True
+            return []
+        chunk = self.load(event)
+        if chunk.get("error"):
+            return [_error_event(chunk["error"])]
+        events: list[Event] = []
+        for choice in as_list(chunk.get("choices")):
+            choice = as_dict(choice)
+            if choice.get("index", 0) != 0:
+                continue
+            text = as_str(choice.get("text"))
+            if text:
+                events.append(TextDelta(text))
+            finish = choice.get("finish_reason")
+            if isinstance(finish, str) and finish:
+                events.append(Finish(finish))
+        usage = chunk.get("usage")
+        if isinstance(usage, dict) and usage:
+            events.append(_openai_usage(usage))
+        return events
+
+
+class OpenAICompletions(OpenAIChat):
+    name = "openai-completions"
+    default_model = "gpt-3.5-turbo-instruct"
+    parser_class = OpenAICompletionsParser
+
+    def build_request(
+        self,
+        messages: list[Message],
+        *,
+        model: str,
+        params: dict[str, Any],
+        api_key: str | None,
+        base_url: str,
+    ) -> RequestSpec:
+        if len(messages) == 1:
+            prompt = text_of(messages[0].get("content"))
+        else:  # a plain-text rendering of the conversation, for completion models
+            lines = [f"{m.get('role', 'user')}: {text_of(m.get('content'))}" for m in messages]
+            prompt = "\n\n".join([*lines, "assistant:"])
+        body: dict[str, Any] = {"model": model, "prompt": prompt, "stream": True}
+        body.update(params)
+        return RequestSpec("POST", join_url(base_url, "completions"), _bearer(api_key), body)
+
+
+class OpenAIResponsesParser(Parser):
+    provider = "openai-responses"
+
+    def parse(self, event: ServerSentEvent) -> list[Event]:
+        data = self.load(event)
+        kind = as_str(data.get("type")) or event.event
+        if kind == "response.output_text.delta":
+            return [TextDelta(as_str(data.get("delta")))]
+        if kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
+            return [ReasoningDelta(as_str(data.get("delta")))]
+        if kind == "response.refusal.delta":
+            return [RefusalDelta(as_str(data.get("delta")))]
+        if kind == "response.output_item.added":
+            item = as_dict(data.get("item"))
+            if item.get("type") == "function_call":
+                return [
+                    ToolCallDelta(
+                        index=as_int(data.get("output_index")) or 0,
+                        id=as_str(item.get("call_id")) or as_str(item.get("id")) or None,
+                        name=as_str(item.get("name")) or None,
+                        arguments=as_str(item.get("arguments")),
+                    )
+                ]
+            return []
+        if kind == "response.function_call_arguments.delta":
+            index = as_int(data.get("output_index")) or 0
+            return [ToolCallDelta(index=index, arguments=as_str(data.get("delta")))]
+        if kind == "error":  # flat: its "type" names the event, not the error
+            return [_error_event({k: v for k, v in data.items() if k != "type"})]
+        if kind in ("response.completed", "response.incomplete", "response.failed"):
+            self.terminated = True
+            return self._final(as_dict(data.get("response")), kind)
+        return []
+
+    def _final(self, response: dict[str, Any], kind: str) -> list[Event]:
+        events: list[Event] = []
+        if response.get("error"):
+            events.append(_error_event(response["error"]))
+        status = as_str(response.get("status")) or kind.removeprefix("response.")
+        events.append(Finish(status))
+        usage = response.get("usage")
+        if isinstance(usage, dict) and usage:
+            events.append(_openai_usage(usage))
+        return events
+
+
+class OpenAIResponses(OpenAIChat):
+    name = "openai-responses"
+    default_model = "gpt-4.1-mini"
+    parser_class = OpenAIResponsesParser
+
+    def build_request(
+        self,
+        messages: list[Message],
+        *,
+        model: str,
+        params: dict[str, Any],
+        api_key: str | None,
+        base_url: str,
+    ) -> RequestSpec:
+        body: dict[str, Any] = {"model": model, "input": messages, "stream": True}
+        params = dict(params)
+        if "max_tokens" in params:
+            body["max_output_tokens"] = params.pop("max_tokens")
+        body.update(params)
+        return RequestSpec("POST", join_url(base_url, "responses"), _bearer(api_key), body)
