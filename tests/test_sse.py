@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ipyllm import ProtocolError
-from ipyllm.sse import SSEDecoder, ServerSentEvent
+from ipyllm.sse import ServerSentEvent, SSEDecoder
 
 
 def decode(data: bytes, cuts: list[int] | None = None) -> tuple[list[ServerSentEvent], SSEDecoder]:
@@ -135,7 +135,7 @@ def test_retry_digits_only(value: bytes) -> None:
 
 
 def test_unfinished_event_is_discarded_at_end() -> None:
-    for tail in (b"data: partial", b"data: partial\n", b"data: {\"cut"):
+    for tail in (b"data: partial", b"data: partial\n", b'data: {"cut'):
         events, decoder = decode(b"data: ok\n\n" + tail)
         assert as_tuples(events) == [("message", "ok", "")]
     decoder = SSEDecoder()
@@ -222,7 +222,9 @@ def test_any_split_gives_the_same_events_as_the_spec(data: bytes, cuts: list[int
 
 @settings(max_examples=300, deadline=None)
 @given(data=st.binary(max_size=300), cuts=st.lists(st.integers(0, 300), max_size=10))
-def test_arbitrary_bytes_never_raise_and_split_does_not_matter(data: bytes, cuts: list[int]) -> None:
+def test_arbitrary_bytes_never_raise_and_split_does_not_matter(
+    data: bytes, cuts: list[int]
+) -> None:
     whole, _ = decode(data)
     split, _ = decode(data, [c for c in cuts if c <= len(data)])
     assert as_tuples(split) == as_tuples(whole)

@@ -190,8 +190,10 @@ class Stream:
         await response.aclose()
         provider, status = self.target.provider, response.status_code
         details = _error_details(body, response.headers.get("content-type", ""))
+        if details.message:  # servers quote keys back (masked or not)
+            details.message = redact(details.message, self.target.api_key)
         retry_after = _retry_after(response.headers)
-        said = f": {details.message}" if details.message else ""
+        said = f": {details.message.rstrip('.')}." if details.message else "."
         heading = f"HTTP {status}" + (
             f" {response.reason_phrase}" if response.reason_phrase else ""
         )
@@ -200,7 +202,7 @@ class Stream:
             error_class = AuthenticationError
             env = self.target.dialect.api_key_env
             hint = f" Check the API key: set {env} or pass api_key=..." if env else ""
-            message = f"{provider} refused the request ({heading}){said}.{hint}"
+            message = f"{provider} refused the request ({heading}){said}{hint}"
         elif status == 429:
             error_class = RateLimitError
             when = (
@@ -208,7 +210,7 @@ class Stream:
                 if retry_after is not None
                 else " Try again later."
             )
-            message = f"{provider} is rate limiting requests ({heading}){said}.{when}"
+            message = f"{provider} is rate limiting requests ({heading}){said}{when}"
         else:
             message = f"{provider} answered {heading}{said}"
         return error_class(

@@ -7,34 +7,31 @@ through exactly the same decoding path as a real provider's.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
 
 import httpx
 
-if TYPE_CHECKING:
-    from ..server import TeachingApp
-
+from ..server import DemoTransport, TeachingApp
 from .openai import OpenAIChat
 
 
 @functools.cache
 def _shared_app() -> TeachingApp:
-    from ..server import TeachingApp  # imported late: only the demo needs the server code
-
     return TeachingApp()
+
+
+DEMO_HOST = "demo.ipyllm.invalid"
 
 
 class Demo(OpenAIChat):
     name = "demo"
     api_key_env = None
     base_url_env = None
-    default_base_url = "http://demo.ipyllm.invalid/v1"
+    # Teaching-server options work here too: http://demo.ipyllm.invalid/with/rate=200/v1
+    default_base_url = f"http://{DEMO_HOST}/v1"
     default_model = "demo"
 
     def transport(self, base_url: str) -> httpx.AsyncBaseTransport | None:
-        if base_url != self.default_base_url:
+        if httpx.URL(base_url).host != DEMO_HOST:
             return None  # pointed at a real teaching server: use the network
-        from ..server import DemoTransport
-
         # A transport per stream (the client closes it), one app (and log) per process.
         return DemoTransport(_shared_app())

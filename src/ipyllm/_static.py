@@ -1,0 +1,171 @@
+"""What stays in the notebook: a static, sanitized copy of a finished answer.
+
+A live widget needs its state to be saved and a widget manager to be shown;
+a plain ``text/html`` + ``text/markdown`` + ``text/plain`` output renders in
+JupyterLab (trusted or not), Notebook 7, VS Code, nbconvert and GitHub alike.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from typing import Any
+
+from . import __version__
+from ._status import status_line
+from ._transcript import Transcript
+
+# Parameter names that could carry a credential are never recorded.
+_SECRET_NAME = re.compile(r"key|token|secret|password|authorization|credential", re.IGNORECASE)
+
+
+def provenance(transcript: Transcript) -> dict[str, Any]:
+    """Where an answer came from and how it ended; JSON-ready, never any key."""
+    usage = transcript.usage
+    return {
+        "ipyllm": __version__,
+        "provider": transcript.provider,
+        "model": transcript.model,
+        "params": {k: v for k, v in transcript.params.items() if not _SECRET_NAME.search(k)},
+        "status": transcript.status,
+        "finish_reason": transcript.finish_reason,
+        "usage": None
+        if usage is None
+        else {
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "total_tokens": usage.total_tokens,
+        },
+        "time_to_first_token": _rounded(transcript.time_to_first_token),
+        "elapsed": _rounded(transcript.elapsed),
+        "tokens_per_second": _rounded(transcript.tokens_per_second),
+        "error": None if transcript.error is None else str(transcript.error),
+    }
+
+
+def static_bundle(
+    transcript: Transcript, body_html: str, stylesheet: str
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """The output data and metadata that replace the live view when it ends."""
+    parts = [
+        f"<style>{stylesheet}</style>",
+        f'<div class="ipyllm ipyllm-static ipyllm-{transcript.status}">',
+        f'<div class="ipyllm-status">{html.escape(status_line(transcript))}</div>',
+    ]
+    if transcript.reasoning:
+        parts.append(
+            "<details class='ipyllm-reasoning'><summary>Reasoning</summary>"
+            f"<pre>{html.escape(transcript.reasoning)}</pre></details>"
+        )
+    parts.append(f'<div class="ipyllm-body">{body_html}</div>')
+    parts += _extras_html(transcript)
+    parts.append("</div>")
+    markdown = escape_markdown(transcript.text)
+    plain = [transcript.text]
+    notes = _notes(transcript)
+    if notes:
+        markdown += "\n\n" + "\n\n".join(f"> {html.escape(note)}" for note in notes)
+        plain += notes
+    data = {
+        "text/html": "".join(parts),
+        "text/markdown": markdown,
+        "text/plain": "\n\n".join([status_line(transcript), *plain]),
+    }
+    return data, {"ipyllm": provenance(transcript)}
+
+
+def extras_html(transcript: Transcript) -> str:
+    """Tool calls, refusal and error, escaped, for the live view and the static copy."""
+    return "".join(_extras_html(transcript))
+
+
+def _extras_html(transcript: Transcript) -> list[str]:
+    parts = []
+    for call in transcript.tool_calls:
+        arguments = call.parsed_arguments()
+        shown = (
+            json.dumps(arguments, indent=2, ensure_ascii=False)
+            if arguments is not None
+            else call.arguments
+        )
+        parts.append(
+            '<div class="ipyllm-tool"><div class="ipyllm-tool-name">🔧 tool call: '
+            f"{html.escape(call.name or '?')}"
+            f"{' (' + html.escape(call.id) + ')' if call.id else ''}</div>"
+            f"<pre>{html.escape(shown)}</pre></div>"
+        )
+    if transcript.refusal:
+        parts.append(
+            f'<div class="ipyllm-refusal">Refused: {html.escape(transcript.refusal)}</div>'
+        )
+    for note in _notes(transcript):
+        parts.append(f'<div class="ipyllm-error">{html.escape(note)}</div>')
+    return parts
+
+
+def _notes(transcript: Transcript) -> list[str]:
+    if transcript.status == "error" and transcript.error is not None:
+        return [f"Error: {transcript.error}"]
+    if transcript.status == "stopped":
+        return ["Stopped: the answer above is partial."]
+    return []
+
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_CODE_SPAN = re.compile(r"(`+)(.+?)\1")
+
+
+def escape_markdown(text: str) -> str:
+    """Markdown that shows raw HTML as text, loads no remote image and links nowhere unsafe.
+
+    ``<`` and ``&`` are escaped outside code (inside code they already show as
+    text), images become links, and links to schemes other than http, https and
+    mailto lose their target.
+    """
+    lines, fence = [], ""
+    for line in text.split("\n"):
+        marker = _FENCE.match(line)
+        if fence:
+            if marker and marker.group(1)[0] == fence[0] and len(marker.group(1)) >= len(fence):
+                fence = ""
+            lines.append(line)
+            continue
+        if marker:
+            fence = marker.group(1)
+            lines.append(line)
+            continue
+        lines.append(_escape_outside_code_spans(line))
+    return "\n".join(lines)
+
+
+def _escape_outside_code_spans(line: str) -> str:
+    out, last = [], 0
+    for span in _CODE_SPAN.finditer(line):
+        out.append(_escape_prose(line[last : span.start()]))
+        out.append(span.group(0))
+        last = span.end()
+    out.append(_escape_prose(line[last:]))
+    return "".join(out)
+
+
+_LINK_TARGET = re.compile(r"\]\(([^)]*)")
+_SCHEME = re.compile(r"^([a-z][a-z0-9+.\-]*):", re.IGNORECASE)
+_SAFE_SCHEMES = {"http", "https", "mailto"}
+
+
+def _escape_prose(text: str) -> str:
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace("![", "[🖼 ")
+    return _LINK_TARGET.sub(_safe_link_target, text)
+
+
+def _safe_link_target(match: re.Match[str]) -> str:
+    target = "".join(ch for ch in match.group(1) if ch > " " and ch != "\x7f")
+    scheme = _SCHEME.match(target)
+    if scheme and scheme.group(1).lower() not in _SAFE_SCHEMES:
+        return "](#unsafe-link-removed"
+    return match.group(0)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)

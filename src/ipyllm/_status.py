@@ -1,0 +1,56 @@
+"""The one-line summary of an answer: who answered, how fast, how it ended."""
+
+from __future__ import annotations
+
+from ._transcript import Transcript
+
+# Finish values that mean the answer was cut short by a token limit.
+_CUT_BY_LIMIT = {"length", "max_tokens", "MAX_TOKENS", "incomplete"}
+
+
+def status_line(transcript: Transcript) -> str:
+    parts = [f"{transcript.provider} · {transcript.model}"]
+    elapsed = transcript.elapsed
+    status = transcript.status
+    if status in ("pending", "streaming") and transcript.first_token_at is None:
+        parts.append("waiting for the first token" + _seconds(elapsed, " — "))
+    elif status == "streaming":
+        parts.append("streaming" + _seconds(elapsed, " — "))
+    elif status == "done":
+        parts.append("done" + _seconds(elapsed, " in "))
+    elif status == "stopped":
+        parts.append("stopped" + _seconds(elapsed, " after "))
+    elif status == "error":
+        parts.append("failed" + _seconds(elapsed, " after "))
+    ttft = transcript.time_to_first_token
+    if ttft is not None:
+        parts.append(f"first token {ttft:.2f} s")
+    rate = transcript.tokens_per_second
+    if rate is not None and transcript.delta_count > 1:
+        parts.append(f"{rate:.1f} tok/s")
+    if transcript.retries:
+        parts.append(f"{transcript.retries} retr{'y' if transcript.retries == 1 else 'ies'}")
+    if transcript.finished:
+        usage = transcript.usage
+        if usage is not None and (
+            usage.input_tokens is not None or usage.output_tokens is not None
+        ):
+            parts.append(
+                f"tokens: {_count(usage.input_tokens)} in, {_count(usage.output_tokens)} out"
+            )
+        if transcript.finish_reason:
+            finish = f"finish: {transcript.finish_reason}"
+            if transcript.finish_reason in _CUT_BY_LIMIT:
+                finish += " (cut off by the max tokens limit)"
+            parts.append(finish)
+        if status == "stopped":
+            parts.append("partial answer kept")
+    return " · ".join(parts)
+
+
+def _seconds(value: float | None, joiner: str) -> str:
+    return "" if value is None else f"{joiner}{value:.1f} s"
+
+
+def _count(value: int | None) -> str:
+    return "?" if value is None else str(value)
