@@ -9,6 +9,7 @@ import re
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterable
+from contextlib import aclosing
 from email.utils import parsedate_to_datetime
 from functools import cache
 from typing import Any
@@ -158,7 +159,7 @@ class Stream:
                 if response.is_success:
                     await self._check_is_stream(response)
                     return response
-                error = await self._status_error(response)
+                error = await status_error(self.target, response)
                 retryable = _should_retry(error, response.headers)
             delay = self._retry_delay(error, attempt, deadline) if retryable else None
             if delay is None:
@@ -184,43 +185,6 @@ class Stream:
             return retry_after if retry_after <= remaining else None
         backoff = min(_MAX_BACKOFF, 0.5 * 2**attempt) * (1 - 0.25 * random.random())
         return backoff if backoff <= remaining else None
-
-    async def _status_error(self, response: httpx.Response) -> HTTPStatusError:
-        body = await _read_some(response, _ERROR_BODY_LIMIT)
-        await response.aclose()
-        provider, status = self.target.provider, response.status_code
-        details = _error_details(body, response.headers.get("content-type", ""))
-        if details.message:  # servers quote keys back (masked or not)
-            details.message = redact(details.message, self.target.api_key)
-        retry_after = _retry_after(response.headers)
-        said = f": {details.message.rstrip('.')}." if details.message else "."
-        heading = f"HTTP {status}" + (
-            f" {response.reason_phrase}" if response.reason_phrase else ""
-        )
-        error_class: type[HTTPStatusError] = HTTPStatusError
-        if status in (401, 403):
-            error_class = AuthenticationError
-            env = self.target.dialect.api_key_env
-            hint = f" Check the API key: set {env} or pass api_key=..." if env else ""
-            message = f"{provider} refused the request ({heading}){said}{hint}"
-        elif status == 429:
-            error_class = RateLimitError
-            when = (
-                f" Retry after {retry_after:g} s."
-                if retry_after is not None
-                else " Try again later."
-            )
-            message = f"{provider} is rate limiting requests ({heading}){said}{when}"
-        else:
-            message = f"{provider} answered {heading}{said}"
-        return error_class(
-            message,
-            status_code=status,
-            server_message=details.message,
-            error_type=details.type,
-            error_code=details.code,
-            retry_after=retry_after,
-        )
 
     async def _check_is_stream(self, response: httpx.Response) -> None:
         """A 2xx answer that is a web page or a JSON document is not the stream asked for."""
@@ -252,23 +216,26 @@ class Stream:
         started = transcript.started_at or time.monotonic()
         received = 0
         try:
-            async for chunk in response.aiter_bytes():
-                received += len(chunk)
-                for wire_event in decoder.feed(chunk):
-                    if self.raw:
-                        yield RawEvent(
-                            wire_event.data, wire_event.event, time.monotonic() - started
-                        )
-                    for event in self._interpret(parser, wire_event):
-                        transcript.apply(event)
-                        yield event
-                if parser.terminated:
-                    break
-            else:
-                for wire_event in decoder.close():
-                    for event in self._interpret(parser, wire_event):
-                        transcript.apply(event)
-                        yield event
+            # Closed explicitly: a generator left suspended by the break below would be
+            # finalized later, on whatever loop is still around.
+            async with aclosing(response.aiter_bytes()) as chunks:
+                async for chunk in chunks:
+                    received += len(chunk)
+                    for wire_event in decoder.feed(chunk):
+                        if self.raw:
+                            yield RawEvent(
+                                wire_event.data, wire_event.event, time.monotonic() - started
+                            )
+                        for event in self._interpret(parser, wire_event):
+                            transcript.apply(event)
+                            yield event
+                    if parser.terminated:
+                        break
+                else:
+                    for wire_event in decoder.close():
+                        for event in self._interpret(parser, wire_event):
+                            transcript.apply(event)
+                            yield event
         except httpx.ReadTimeout:
             if not _complete(parser, transcript):
                 raise StalledError(
@@ -311,6 +278,41 @@ class Stream:
             f"the stream from {provider} ended {where} (no finish reason or end marker) "
             f"after {len(transcript.text)} characters"
         )
+
+
+async def status_error(target: Target, response: httpx.Response) -> HTTPStatusError:
+    """A typed error with the server's own words, from an error response (which it closes)."""
+    body = await _read_some(response, _ERROR_BODY_LIMIT)
+    await response.aclose()
+    provider, status = target.provider, response.status_code
+    details = _error_details(body, response.headers.get("content-type", ""))
+    if details.message:  # servers quote keys back (masked or not)
+        details.message = redact(details.message, target.api_key)
+    retry_after = _retry_after(response.headers)
+    said = f": {details.message.rstrip('.')}." if details.message else "."
+    heading = f"HTTP {status}" + (f" {response.reason_phrase}" if response.reason_phrase else "")
+    error_class: type[HTTPStatusError] = HTTPStatusError
+    if status in (401, 403):
+        error_class = AuthenticationError
+        env = target.dialect.api_key_env
+        hint = f" Check the API key: set {env} or pass api_key=..." if env else ""
+        message = f"{provider} refused the request ({heading}){said}{hint}"
+    elif status == 429:
+        error_class = RateLimitError
+        when = (
+            f" Retry after {retry_after:g} s." if retry_after is not None else " Try again later."
+        )
+        message = f"{provider} is rate limiting requests ({heading}){said}{when}"
+    else:
+        message = f"{provider} answered {heading}{said}"
+    return error_class(
+        message,
+        status_code=status,
+        server_message=details.message,
+        error_type=details.type,
+        error_code=details.code,
+        retry_after=retry_after,
+    )
 
 
 def _complete(parser: Parser, transcript: Transcript) -> bool:
@@ -434,10 +436,11 @@ def _should_retry(error: HTTPStatusError, headers: httpx.Headers) -> bool:
 async def _read_some(response: httpx.Response, limit: int) -> bytes:
     body = bytearray()
     try:
-        async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) >= limit:
-                break
+        async with aclosing(response.aiter_bytes()) as chunks:
+            async for chunk in chunks:
+                body += chunk
+                if len(body) >= limit:
+                    break
     except httpx.TransportError:
         pass  # an error body cut short still says something
     return bytes(body[:limit])
@@ -517,3 +520,32 @@ async def achat(prompt_or_messages: str | list[Message], **kwargs: Any) -> Trans
     async for _ in answer:
         pass
     return answer.transcript
+
+
+async def list_models(
+    provider: str | None = None, base_url: str | None = None, api_key: str | None = None
+) -> list[str]:
+    """The model names a provider offers (also a quick check of the API key)."""
+    target = resolve(provider, None, base_url, api_key)
+    spec = target.dialect.models_request(api_key=target.api_key, base_url=target.base_url)
+    transport = target.dialect.transport(target.base_url)
+    async with httpx.AsyncClient(transport=transport, timeout=30, verify=_ssl_context()) as client:
+        try:
+            response = await client.send(
+                client.build_request(spec.method, spec.url, headers=spec.headers), stream=True
+            )
+        except httpx.HTTPError as exc:
+            raise ConnectError(
+                f"could not reach {target.provider} at {_origin(spec.url)}: {_describe(exc)}"
+            ) from None
+        if not response.is_success:
+            raise await status_error(target, response)
+        body = await _read_some(response, 16 * 1024 * 1024)
+        await response.aclose()
+    try:
+        return [name for name in target.dialect.model_names(json.loads(body)) if name]
+    except ValueError:
+        raise ProtocolError(
+            f"{target.provider} answered the model list with something that is not JSON: "
+            f"{_snippet(_text(body))}"
+        ) from None

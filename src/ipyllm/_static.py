@@ -12,9 +12,9 @@ import json
 import re
 from typing import Any
 
-from . import __version__
 from ._status import status_line
 from ._transcript import Transcript
+from ._version import __version__
 
 # Parameter names that could carry a credential are never recorded.
 _SECRET_NAME = re.compile(r"key|token|secret|password|authorization|credential", re.IGNORECASE)
@@ -45,20 +45,21 @@ def provenance(transcript: Transcript) -> dict[str, Any]:
 
 
 def static_bundle(
-    transcript: Transcript, body_html: str, stylesheet: str
+    transcript: Transcript, body_html: str, stylesheet: str, notes: list[str] | None = None
 ) -> tuple[dict[str, str], dict[str, Any]]:
     """The output data and metadata that replace the live view when it ends."""
     parts = [
         f"<style>{stylesheet}</style>",
         f'<div class="ipyllm ipyllm-static ipyllm-{transcript.status}">',
         f'<div class="ipyllm-status">{html.escape(status_line(transcript))}</div>',
+        *(f'<div class="ipyllm-note">{html.escape(note)}</div>' for note in notes or []),
     ]
     if transcript.reasoning:
         parts.append(
             "<details class='ipyllm-reasoning'><summary>Reasoning</summary>"
             f"<pre>{html.escape(transcript.reasoning)}</pre></details>"
         )
-    parts.append(f'<div class="ipyllm-body">{body_html}</div>')
+    parts.append(f'<div class="ipyllm-body ipyllm-md">{body_html}</div>')
     parts += _extras_html(transcript)
     parts.append("</div>")
     markdown = escape_markdown(transcript.text)

@@ -127,13 +127,16 @@ class ChatView(widgets.VBox):
         fps: float = 20.0,
         static: bool = True,
         title: str | None = None,
+        notes: list[str] | None = None,
     ) -> None:
         self.format = format
         self.allow_images = allow_images
         self.frame_interval = 1.0 / fps
         self.static = static
         self.title = title
+        self.notes = list(notes or [])
         self.transcript: Transcript | None = None
+        self._final_html: str | None = None
         self._renderer = self._new_renderer()
         self._reasoning_shown = 0  # characters of reasoning already sent
         self._task: asyncio.Task[Transcript] | None = None
@@ -179,6 +182,7 @@ class ChatView(widgets.VBox):
             ),
         )
         self._scroller.add_class("ipyllm-body")
+        self._scroller.add_class("ipyllm-md")  # the renderer's stylesheet is scoped to it
         self._extras = widgets.HTML(layout=widgets.Layout(margin="0"))
         self._raw = _AppendOnlyHTML(widgets.HTML)
         self._raw.box.add_class("ipyllm-raw")
@@ -187,10 +191,13 @@ class ChatView(widgets.VBox):
             [self._status, self._stop_button],
             layout=widgets.Layout(align_items="center", margin="0"),
         )
+        notes_html = "".join(f'<div class="ipyllm-note">{html.escape(n)}</div>' for n in self.notes)
+        self._notes = widgets.HTML(notes_html, layout=widgets.Layout(margin="0"))
         super().__init__(
             [
                 widgets.HTML(f"<style>{STYLESHEET}</style>", layout=widgets.Layout(margin="0")),
                 header,
+                self._notes,
                 self._reasoning_toggle,
                 self._reasoning.box,
                 self._scroller,
@@ -316,8 +323,9 @@ class ChatView(widgets.VBox):
         new_text = transcript.text[len(self._renderer.text) :]
         if new_text:
             self._renderer.append(new_text)
+            tail = self._renderer.tail_html  # first: rendering the tail may freeze blocks
             self._send_frozen_blocks()
-            self._tail.value = self._renderer.tail_html
+            self._tail.value = tail
         self._draw_reasoning(transcript)
         self._extras.value = extras_html(transcript)
         self._raw.flush()
@@ -350,16 +358,15 @@ class ChatView(widgets.VBox):
         transcript = self.transcript
         assert transcript is not None
         self._renderer.append(transcript.text[len(self._renderer.text) :])
-        final_html = self._renderer.finish()
+        final_html = self._final_html = self._renderer.finish()
         self._draw_reasoning(transcript)
         self._extras.value = extras_html(transcript)
         self._raw.flush()
         self._stop_button.disabled = True
         self._set_status(status_line(transcript))
-        if self._display_id is not None and self.static:
-            self._become_static(transcript, final_html)
-        else:
-            self._show_final_body(final_html)
+        self._show_final_body(final_html)
+        if self.static:
+            self.replace_with_static()
 
     def _show_final_body(self, final_html: str) -> None:
         sent = "".join(self._renderer.frozen[: self._body_blocks_sent])
@@ -396,10 +403,18 @@ class ChatView(widgets.VBox):
             f'<div class="ipyllm-status ipyllm-{state}">{spinner}{html.escape(text)}</div>'
         )
 
-    def _become_static(self, transcript: Transcript, final_html: str) -> None:
+    def replace_with_static(self) -> None:
+        """Put a static, sanitized copy of the finished answer where the view was shown.
+
+        It renders with no widget state, so the answer survives saving and shows in
+        every viewer. Does nothing until the stream has ended, or if the view was not
+        shown with :meth:`display` (``display(view)`` does that).
+        """
+        if self._display_id is None or self._final_html is None or self.transcript is None:
+            return
         from IPython.display import update_display
 
-        data, metadata = static_bundle(transcript, final_html, STYLESHEET)
+        data, metadata = static_bundle(self.transcript, self._final_html, STYLESHEET, self.notes)
         update_display(data, raw=True, metadata=metadata, display_id=self._display_id)
         self.close_all_children()
 
@@ -409,9 +424,15 @@ class ChatView(widgets.VBox):
             widget.close()
 
     def _widget_bundle(self) -> dict[str, Any]:
-        bundle = self._repr_mimebundle_()
-        data = bundle[0] if isinstance(bundle, tuple) else bundle
-        return dict(data)
+        # Built by hand: ipywidgets 7 has no _repr_mimebundle_, and both speak protocol 2.
+        return {
+            "text/plain": "ChatView (a live widget: run the cell in Jupyter to see it)",
+            "application/vnd.jupyter.widget-view+json": {
+                "version_major": 2,
+                "version_minor": 0,
+                "model_id": self.model_id,
+            },
+        }
 
     def _new_renderer(self) -> StreamingMarkdown | PlainText:
         if self.format == "text":
@@ -420,8 +441,12 @@ class ChatView(widgets.VBox):
 
 
 def _descendants(widget: widgets.Widget) -> list[widgets.Widget]:
+    """A widget, its children, and the layout and style models each one owns."""
     found = []
     for child in getattr(widget, "children", ()):
         found += _descendants(child)
+    for owned in (getattr(widget, "layout", None), getattr(widget, "style", None)):
+        if isinstance(owned, widgets.Widget):
+            found.append(owned)
     found.append(widget)
     return found

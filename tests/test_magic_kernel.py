@@ -1,0 +1,232 @@
+"""%%chat in real kernels (ipykernel 7 with ipywidgets 8, ipykernel 6 with ipywidgets 7).
+
+The kernel talks to the teaching server over loopback; a Stop click is a real
+comm_msg. JPY_SESSION_NAME is set as jupyter_server sets it, so the magic sees an
+interactive frontend and streams in the background.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from ipyllm._demo import demo_answer
+from ipyllm.server import ServerThread
+
+from .kernels import Kernel, kernel_names, running_kernel
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def ask(prompt: str) -> str:
+    return demo_answer([{"role": "user", "content": prompt}])
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerThread]:
+    with ServerThread(token_rate=40, first_token_latency=0.2) as running:
+        yield running
+
+
+@pytest.fixture(scope="module", params=kernel_names())
+def kernel(request: pytest.FixtureRequest) -> Iterator[Kernel]:
+    with running_kernel(request.param, JPY_SESSION_NAME="test.ipynb") as running:
+        yield running
+
+
+def chat_cell(server: ServerThread, prompt: str, options: str = "", flags: str = "") -> str:
+    base = f"{server.url}/with/{options}/v1" if options else f"{server.url}/v1"
+    return f"%%chat -p openai --base-url {base} {flags}\n{prompt}"
+
+
+def literal(kernel: Kernel, expression: str) -> object:
+    return ast.literal_eval(kernel.evaluate(expression))
+
+
+def test_reply_comes_before_the_first_token_and_the_kernel_stays_usable(
+    kernel: Kernel, server: ServerThread
+) -> None:
+    sent = time.monotonic()
+    reply, replied = kernel.execute(
+        chat_cell(server, "Why do we stream?", "latency=1,rate=60", "--no-history")
+    )
+    assert reply["content"]["status"] == "ok"
+    assert replied - sent < 0.8  # the first token comes a second after the request
+    one_plus_one, _ = kernel.execute("1+1")
+    (result,) = kernel.outputs_of(one_plus_one, "execute_result")
+    assert result["content"]["data"]["text/plain"] == "2"
+    assert literal(kernel, "__import__('ipyllm').last.done") is False  # still streaming
+    (display_id,) = kernel.display_ids(reply)
+    final = kernel.final_display(display_id)
+    assert ask("Why do we stream?") in final["content"]["data"]["text/plain"]
+    assert "done" in final["content"]["data"]["text/plain"]
+    assert final["content"]["metadata"]["ipyllm"]["status"] == "done"
+
+
+def test_a_stop_click_closes_the_connection_and_keeps_the_partial_answer(
+    kernel: Kernel, server: ServerThread
+) -> None:
+    prompt = f"Stop me ({kernel.manager.kernel_name})"
+    reply, _ = kernel.execute(chat_cell(server, prompt, "rate=10,latency=0", "--no-history"))
+    (display_id,) = kernel.display_ids(reply)
+    kernel.wait_for(lambda m: m["msg_type"] == "comm_msg" and "ipyllm" in str(m["content"]))
+    time.sleep(0.6)  # a few tokens in
+    requests_before = len(server.app.log)
+    clicked = time.time()
+    kernel.click(kernel.stop_buttons()[-1])
+    gone = server.app.wait_for(
+        lambda r: r["event"] == "disconnect" and r["time"] >= clicked - 0.05, timeout=5
+    )
+    assert gone is not None, server.app.log[requests_before:]
+    assert gone["time"] - clicked < 1.0
+    final = kernel.final_display(display_id)["content"]
+    assert "stopped" in final["data"]["text/plain"]
+    assert final["metadata"]["ipyllm"]["status"] == "stopped"
+    partial = literal(kernel, "__import__('ipyllm').last.text")
+    assert isinstance(partial, str) and partial
+    assert ask(prompt).startswith(partial) and len(partial) < len(ask(prompt))
+    assert partial in final["data"]["text/plain"]  # what was shown is what is kept
+    assert kernel.execute("1+1")[0]["content"]["status"] == "ok"
+
+
+def test_two_cells_stream_at_once_each_into_its_own_output(
+    kernel: Kernel, server: ServerThread
+) -> None:
+    first, _ = kernel.execute(chat_cell(server, "First question", "rate=60", "--no-history"))
+    second, _ = kernel.execute(chat_cell(server, "Second question", "rate=60", "--no-history"))
+    (first_id,) = kernel.display_ids(first)
+    (second_id,) = kernel.display_ids(second)
+    assert first_id != second_id
+    first_text = kernel.final_display(first_id)["content"]["data"]["text/plain"]
+    second_text = kernel.final_display(second_id)["content"]["data"]["text/plain"]
+    assert ask("First question") in first_text and ask("Second question") not in first_text
+    assert ask("Second question") in second_text
+    running = [r for r in server.app.log if r["event"] == "request" and "rate=60" in r["path"]]
+    assert len(running) >= 2
+
+
+def test_rerunning_a_cell_replaces_its_turn(kernel: Kernel, server: ServerThread) -> None:
+    session = f"rerun-{kernel.manager.kernel_name}"
+    cell = chat_cell(server, "Tell me a fact", "rate=0,latency=0", f"--session {session} --wait")
+    kernel.run(cell, cell_id="cell-a")
+    kernel.run(cell, cell_id="cell-a")
+    kernel.run(chat_cell(server, "Another", "rate=0,latency=0", f"--session {session} --wait"),
+               cell_id="cell-b")  # fmt: skip
+    kernel.run(cell, cell_id="cell-a")
+    turns = literal(
+        kernel,
+        f"[t.prompt for t in get_ipython().magics_manager.registry['ChatMagics']"
+        f".sessions['{session}'].turns]",
+    )
+    assert turns == ["Tell me a fact", "Another"]
+    # The re-run of the first cell was sent without the later turn as history.
+    sent = literal(kernel, "[m['role'] for m in __import__('ipyllm').last.transcript.messages]")
+    assert sent == ["user"]
+
+
+def test_a_prompt_with_code_braces_and_a_variable_is_sent_right(
+    kernel: Kernel, server: ServerThread
+) -> None:
+    kernel.run("limit = 42\nconfig = {'model': 'small'}")
+    prompt = (
+        "def f():\n    return {'a': 1}\n"
+        "Use {limit} and {config[model]}, keep {undefined_name} and {{literal}}."
+    )
+    kernel.run(chat_cell(server, prompt, "rate=0,latency=0", "--wait --no-history"))
+    sent = literal(kernel, "__import__('ipyllm').last.transcript.messages[-1]['content']")
+    assert sent == (
+        "def f():\n    return {'a': 1}\nUse 42 and small, keep {undefined_name} and {literal}."
+    )
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        ("%%chat -p nope\nhi", "unknown provider 'nope'"),
+        ("%%chat -p anthropic\nhi", "set the ANTHROPIC_API_KEY environment variable"),
+        ("%%chat --bogus\nhi", "unrecognized arguments: --bogus"),
+        ("%%chat\n{limit.nope}", "cannot fill in {limit.nope}: AttributeError"),
+        ("%%chat\n   ", "nothing to send"),
+    ],
+)
+def test_errors_before_sending_are_one_clear_line(kernel: Kernel, cell: str, message: str) -> None:
+    kernel.run("limit = 42")
+    reply, _ = kernel.execute(cell)
+    content = reply["content"]
+    assert content["status"] == "error"
+    assert content["ename"] == "UsageError"
+    assert message in content["evalue"]
+    assert "\n" not in content["evalue"]
+
+
+def test_stop_all_and_history_commands(kernel: Kernel, server: ServerThread) -> None:
+    kernel.run(chat_cell(server, "Slow one", "rate=5", "--session cmds"))
+    kernel.run(chat_cell(server, "Slow two", "rate=5", "--session cmds"))
+    time.sleep(0.5)
+    reply = kernel.run("%chat stop")
+    printed = "".join(m["content"]["text"] for m in kernel.outputs_of(reply, "stream"))
+    assert "stopped 2 answers" in printed
+    reply = kernel.run("%chat history --session cmds")
+    history = "".join(m["content"]["text"] for m in kernel.outputs_of(reply, "stream"))
+    assert history.count("(stopped)") == 2
+
+
+def test_nbclient_saves_the_complete_answers_as_static_outputs(
+    server: ServerThread, tmp_path: Path
+) -> None:
+    cells = [
+        "%load_ext ipyllm",
+        chat_cell(server, "Headless one", "rate=50,latency=0.1"),
+        chat_cell(server, "Headless two", "rate=50,latency=0.1"),
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    # nbclient starts the kernel as papermill and nbconvert do: no JPY_SESSION_NAME.
+    NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    path = tmp_path / "saved.ipynb"
+    nbformat.write(notebook, path)
+    saved = nbformat.read(path, as_version=4)
+    first_answer = ask("Headless one")
+    second_answer = demo_answer(  # the second turn carries the first as history
+        [
+            {"role": "user", "content": "Headless one"},
+            {"role": "assistant", "content": first_answer},
+            {"role": "user", "content": "Headless two"},
+        ]
+    )
+    for cell, answer in zip(saved.cells[1:], [first_answer, second_answer], strict=True):
+        (output,) = cell.outputs
+        assert output.output_type == "display_data"
+        assert answer in output.data["text/plain"]
+        assert "application/vnd.jupyter.widget-view+json" not in output.data
+        assert output.metadata["ipyllm"]["status"] == "done"
+        assert "<script" not in output.data["text/html"]
+
+
+def test_terminal_ipython_prints_the_answer_as_it_arrives(server: ServerThread) -> None:
+    script = (
+        "get_ipython().run_line_magic('load_ext', 'ipyllm')\n"
+        "get_ipython().run_cell_magic('chat', "
+        f"'-p openai --base-url {server.url}/with/rate=20,latency=0/v1', 'Terminal question')\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "IPython", "--no-banner", "--colors=NoColor", "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    arrivals: list[tuple[float, str]] = []
+    while chunk := process.stdout.read(16):
+        arrivals.append((time.monotonic(), chunk))
+    assert process.wait(timeout=60) == 0
+    printed = "".join(chunk for _, chunk in arrivals)
+    assert ask("Terminal question") in printed
+    spread = arrivals[-1][0] - arrivals[0][0]
+    assert spread > 1.0  # printed over the stream's seconds, not all at the end
