@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from functools import cache
 from itertools import pairwise
-from typing import Any, NamedTuple
+from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml, unescapeAll
@@ -616,12 +616,6 @@ class _ReferenceLog(dict[str, Any]):
         return super().get(label, default)
 
 
-class _HeldBlock(NamedTuple):
-    source: str
-    html: str
-    misses: set[str]
-
-
 def _top_level_block_offsets(md: MarkdownIt, source: str) -> list[int]:
     tokens: list[Token] = []
     md.block.parse(source, md, {}, tokens)
@@ -639,10 +633,13 @@ class StreamingMarkdown:
     """Incremental Markdown renderer for a stream of text deltas.
 
     ``frozen`` holds the sanitized HTML of complete top-level blocks (it only grows and each
-    entry is rendered once); ``tail_html`` is the rest, re-rendered lazily. A block that used
-    a ``[label]`` not defined yet is *held* in the tail instead of frozen (a later
-    ``[label]: url`` line would turn it into a link), so ``finish()`` always equals
-    ``render_markdown`` of the whole text.
+    entry is rendered once); ``tail_html`` is the rest, re-rendered lazily, so a frame costs
+    what the tail costs, whatever the length of the answer. ``finish()`` always equals
+    ``render_markdown`` of the whole text. In one rare case the frozen blocks are not its
+    prefix: a ``[label]: url`` definition arriving after a frozen block that used
+    ``[label]`` (LLMs almost never write them; task items ``[x]`` and citations ``[1]``
+    without a definition are not affected). Then ``rerendered`` is true and ``finish()``
+    renders the whole text again.
     """
 
     def __init__(self, *, allow_images: bool = False) -> None:
@@ -655,10 +652,11 @@ class StreamingMarkdown:
         self._scanned = 0  # length of _live's complete lines already checked for blocks
         self._frozen: list[str] = []
         self._frozen_html = ""
-        self._held: list[_HeldBlock] = []
-        self._held_html = ""
+        self._missed_labels: set[str] = set()  # used by frozen blocks, undefined then
+        self.rerendered = False
         self._definitions: dict[str, Any] = {}
         self._tail_html: str | None = ""  # None: text changed since last render
+        self._final_html = ""
         self._finished = False
 
     def append(self, delta: str) -> None:
@@ -688,7 +686,7 @@ class StreamingMarkdown:
         """Sanitized HTML of everything after ``frozen`` (healed while streaming)."""
         if self._tail_html is None:
             self._sync()
-            self._tail_html = self._held_html + self._render_live_tail()
+            self._tail_html = self._render_live_tail()
         return self._tail_html
 
     @property
@@ -704,9 +702,12 @@ class StreamingMarkdown:
             self._live += _normalize(self._carried_cr)
             self._carried_cr = ""
             self._finished = True
-            live_html = self._render_block(self._live)[0] if self._live else ""
-            self._tail_html = self._held_html + live_html
-        return self._frozen_html + (self._tail_html or "")
+            # Rendering the last block also registers the link definitions it holds.
+            self._tail_html = self._render_block(self._live)[0] if self._live else ""
+            self._final_html = self._frozen_html + self._tail_html
+            if self.rerendered:  # a late definition changed frozen blocks: start over
+                self._final_html = render_markdown(self.text, allow_images=self._allow_images)
+        return self._final_html
 
     def _merge(self) -> None:
         if not self._unmerged:
@@ -739,12 +740,9 @@ class StreamingMarkdown:
 
     def _commit(self, source: str) -> None:
         html, misses = self._render_block(source)
-        if misses or self._held:
-            self._held.append(_HeldBlock(source, html, misses))
-            self._held_html += html
-        else:
-            self._frozen.append(html)
-            self._frozen_html += html
+        self._missed_labels |= misses
+        self._frozen.append(html)
+        self._frozen_html += html
 
     def _render_block(self, source: str) -> tuple[str, set[str]]:
         references = _ReferenceLog(self._definitions)
@@ -753,15 +751,9 @@ class StreamingMarkdown:
         new_labels = references.keys() - self._definitions.keys()
         if new_labels:
             self._definitions.update({label: references[label] for label in new_labels})
-            self._rerender_held(new_labels)
+            if new_labels & self._missed_labels:
+                self.rerendered = True
         return html, references.misses
-
-    def _rerender_held(self, labels: set[str]) -> None:
-        for index, block in enumerate(self._held):
-            if block.misses & labels:
-                html, misses = self._render_block(block.source)
-                self._held[index] = _HeldBlock(block.source, html, misses)
-        self._held_html = "".join(block.html for block in self._held)
 
     def _render_live_tail(self) -> str:
         if not self._live:
