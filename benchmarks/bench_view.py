@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 from bench_render import build_answer
-
 from ipyllm._markdown import StreamingMarkdown
 
 KERNEL_CODE = """

@@ -30,6 +30,7 @@ from ._errors import (
     StreamError,
     TruncatedError,
 )
+from ._json import loads
 from ._redact import redact
 from ._transcript import Transcript
 from .events import ErrorEvent, Event, RawEvent
@@ -86,12 +87,13 @@ class Stream:
         )
 
     def __aiter__(self) -> AsyncIterator[Event | RawEvent]:
-        return self
-
-    async def __anext__(self) -> Event | RawEvent:
+        # The generator itself: no wrapper coroutine per event on the hot path.
         if self._events is None:
             self._events = self._run()
-        return await self._events.__anext__()
+        return self._events
+
+    async def __anext__(self) -> Event | RawEvent:
+        return await self.__aiter__().__anext__()
 
     async def aclose(self) -> None:
         """Stop reading and close the connection; the transcript keeps what arrived."""
@@ -113,8 +115,32 @@ class Stream:
             async with self._http_client() as client:
                 response = await self._open(client)
                 try:
-                    async for event in self._read(response):
-                        yield event
+                    # One generator from socket to caller: each event is yielded once.
+                    parser = self.target.dialect.new_parser()
+                    decoder = _FramingDecoder(self.target.dialect.framing)
+                    received = 0
+                    try:
+                        # Closed explicitly: a generator left suspended by the break below
+                        # would be finalized later, on whatever loop is still around.
+                        async with aclosing(response.aiter_bytes()) as chunks:
+                            async for chunk in chunks:
+                                received += len(chunk)
+                                for wire_event in decoder.feed(chunk):
+                                    if self.raw:
+                                        yield self._raw_event(wire_event)
+                                    for event in self._interpret(parser, wire_event):
+                                        transcript.apply(event)
+                                        yield event
+                                if parser.terminated:
+                                    break
+                            else:
+                                for wire_event in decoder.close():
+                                    for event in self._interpret(parser, wire_event):
+                                        transcript.apply(event)
+                                        yield event
+                    except httpx.HTTPError as exc:
+                        self._check_broken(exc, parser)
+                    self._check_end(parser, decoder, received)
                 finally:
                     await response.aclose()
         except StreamError as error:
@@ -127,6 +153,25 @@ class Stream:
             transcript.end("stopped")
             raise
         transcript.end("done")
+
+    def _raw_event(self, wire_event: ServerSentEvent) -> RawEvent:
+        started = self.transcript.started_at or 0.0
+        return RawEvent(wire_event.data, wire_event.event, time.monotonic() - started)
+
+    def _check_broken(self, exc: httpx.HTTPError, parser: Parser) -> None:
+        """The connection failed mid-stream: an error unless the answer was already complete."""
+        transcript = self.transcript
+        if _complete(parser, transcript):
+            return
+        if isinstance(exc, httpx.ReadTimeout):
+            raise StalledError(
+                f"{self.target.provider} sent nothing for {self.stall_timeout:g} s; "
+                f"the stream stalled after {len(transcript.text)} characters"
+            ) from None
+        raise TruncatedError(
+            f"the connection to {self.target.provider} broke mid-stream "
+            f"({_describe(exc)}) after {len(transcript.text)} characters"
+        ) from None
 
     def _http_client(self) -> httpx.AsyncClient:
         timeout = httpx.Timeout(
@@ -208,47 +253,6 @@ class Stream:
             f"{provider} answered with {what} instead of a stream "
             f"(HTTP {response.status_code}): {details.message or _snippet(_text(body))}"
         )
-
-    async def _read(self, response: httpx.Response) -> AsyncIterator[Event | RawEvent]:
-        transcript = self.transcript
-        parser = self.target.dialect.new_parser()
-        decoder = _FramingDecoder(self.target.dialect.framing)
-        started = transcript.started_at or time.monotonic()
-        received = 0
-        try:
-            # Closed explicitly: a generator left suspended by the break below would be
-            # finalized later, on whatever loop is still around.
-            async with aclosing(response.aiter_bytes()) as chunks:
-                async for chunk in chunks:
-                    received += len(chunk)
-                    for wire_event in decoder.feed(chunk):
-                        if self.raw:
-                            yield RawEvent(
-                                wire_event.data, wire_event.event, time.monotonic() - started
-                            )
-                        for event in self._interpret(parser, wire_event):
-                            transcript.apply(event)
-                            yield event
-                    if parser.terminated:
-                        break
-                else:
-                    for wire_event in decoder.close():
-                        for event in self._interpret(parser, wire_event):
-                            transcript.apply(event)
-                            yield event
-        except httpx.ReadTimeout:
-            if not _complete(parser, transcript):
-                raise StalledError(
-                    f"{self.target.provider} sent nothing for {self.stall_timeout:g} s; "
-                    f"the stream stalled after {len(transcript.text)} characters"
-                ) from None
-        except httpx.HTTPError as exc:
-            if not _complete(parser, transcript):
-                raise TruncatedError(
-                    f"the connection to {self.target.provider} broke mid-stream "
-                    f"({_describe(exc)}) after {len(transcript.text)} characters"
-                ) from None
-        self._check_end(parser, decoder, received)
 
     def _interpret(self, parser: Parser, wire_event: ServerSentEvent) -> list[Event]:
         try:
@@ -356,7 +360,7 @@ class _FramingDecoder:
 
 def _is_json(text: str) -> bool:
     try:
-        json.loads(text)
+        loads(text)
     except ValueError:
         return False
     return True

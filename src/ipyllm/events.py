@@ -1,7 +1,9 @@
 """The normalized events every provider dialect produces.
 
 Whatever the wire format (OpenAI chunks, Anthropic named events, Ollama NDJSON,
-Gemini objects), a stream becomes a sequence of these small immutable records.
+Gemini objects), a stream becomes a sequence of these small records. Treat them as
+read-only; they are not frozen only because frozen dataclasses cost twice as much
+to create, and one is created for every token.
 The accumulator (:class:`ipyllm.Transcript`) and the views consume only these.
 """
 
@@ -11,28 +13,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TextDelta:
     """A piece of the visible answer."""
 
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReasoningDelta:
     """A piece of the model's reasoning ("thinking"), shown apart from the answer."""
 
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RefusalDelta:
     """A piece of a refusal (OpenAI structured outputs stream these apart from content)."""
 
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ToolCallDelta:
     """A fragment of a tool call; fragments with the same ``index`` belong together.
 
@@ -46,14 +48,14 @@ class ToolCallDelta:
     arguments: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Finish:
     """The provider's own finish value, verbatim (``stop``, ``length``, ``end_turn``...)."""
 
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UsageUpdate:
     """Token counts as the provider reports them; the last one seen wins.
 
@@ -67,7 +69,7 @@ class UsageUpdate:
     total_tokens: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ErrorEvent:
     """An error the server reported inside a stream that had already started."""
 
@@ -77,7 +79,7 @@ class ErrorEvent:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RawEvent:
     """One wire event as received (an SSE event or an NDJSON line), for teaching views.
 

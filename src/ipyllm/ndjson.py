@@ -14,11 +14,11 @@ skipped. The result is the same for every split of the same bytes::
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from typing import Any
 
 from ._errors import ProtocolError
+from ._json import loads
 from .sse import _snippet
 
 __all__ = ["LineDecoder", "NDJSONDecoder"]
@@ -83,7 +83,7 @@ class NDJSONDecoder:
         while self._queue:
             line = self._queue[0]
             try:
-                obj = json.loads(line)
+                obj = loads(line)
             except ValueError as exc:
                 if objects:
                     return objects  # hand back the good ones first; the bad line raises next

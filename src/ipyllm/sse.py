@@ -16,18 +16,18 @@ for line breaks. See https://html.spec.whatwg.org/multipage/server-sent-events.h
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from ._errors import ProtocolError
+from ._json import loads
 
 _BOM = b"\xef\xbb\xbf"
 
 __all__ = ["SSEDecoder", "ServerSentEvent"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ServerSentEvent:
     """One dispatched event.
 
@@ -45,7 +45,7 @@ class ServerSentEvent:
     def json(self) -> Any:
         """The data parsed as JSON; a :class:`ipyllm.ProtocolError` if it is not JSON."""
         try:
-            return json.loads(self.data)
+            return loads(self.data)
         except ValueError as exc:
             raise ProtocolError(
                 f"event {self.event!r} does not carry JSON: {_snippet(self.data)}"
@@ -122,6 +122,9 @@ class SSEDecoder:
                 if event is not None:
                     events.append(event)
                 continue
+            if line.startswith("data: "):  # the common case, decided without splitting
+                self._data.append(line[6:])
+                continue
             if line[0] == ":":
                 continue  # a comment (keep-alives)
             name, colon, value = line.partition(":")
@@ -146,7 +149,7 @@ class SSEDecoder:
         if not data:
             return None  # blocks with only id/retry/event/comments dispatch nothing
         return ServerSentEvent(
-            data="\n".join(data),
+            data=data[0] if len(data) == 1 else "\n".join(data),
             event=event_type or "message",
             id=self.last_event_id,
             retry=self.retry,

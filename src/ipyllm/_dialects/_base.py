@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import httpx
 
 from .._errors import ProtocolError
+from .._json import loads
 from ..events import Event
 from ..sse import ServerSentEvent, _snippet
 
@@ -43,7 +43,7 @@ class Parser:
     def load(self, event: ServerSentEvent) -> dict[str, Any]:
         """The event's data as a JSON object, or a clear ProtocolError."""
         try:
-            obj = json.loads(event.data)
+            obj = loads(event.data)
         except ValueError:
             raise ProtocolError(
                 f"{self.provider} sent malformed JSON in a stream event: {_snippet(event.data)}"

@@ -67,38 +67,49 @@ class OpenAIChatParser(Parser):
             return [_error_event(chunk["error"])]
         events: list[Event] = []
         for choice in as_list(chunk.get("choices")):  # empty on usage-only and Azure chunks
-            choice = as_dict(choice)
-            if choice.get("index", 0) != 0:
+            if type(choice) is not dict or choice.get("index", 0) != 0:
                 continue  # n > 1 is not supported: follow the first choice
-            delta = as_dict(choice.get("delta"))
-            # DeepSeek and vLLM say reasoning_content, OpenRouter and Ollama say reasoning.
-            reasoning = as_str(delta.get("reasoning_content")) or as_str(delta.get("reasoning"))
-            if reasoning:
-                events.append(ReasoningDelta(reasoning))
-            content = as_str(delta.get("content"))
-            if content:
-                events.append(TextDelta(content))
-            refusal = as_str(delta.get("refusal"))
-            if refusal:
-                events.append(RefusalDelta(refusal))
-            for call in as_list(delta.get("tool_calls")):
-                call = as_dict(call)
-                function = as_dict(call.get("function"))
-                events.append(
-                    ToolCallDelta(
-                        index=as_int(call.get("index")) or 0,
-                        id=as_str(call.get("id")) or None,
-                        name=as_str(function.get("name")) or None,
-                        arguments=as_str(function.get("arguments")),
-                    )
-                )
+            delta = choice.get("delta")
+            if type(delta) is dict:
+                content = delta.get("content")
+                text = [TextDelta(content)] if type(content) is str and content else []
+                if len(delta) > 1 or content is None:  # the hot path is {"content": "..."}
+                    before, after = self._other_deltas(delta)
+                    events += before + text + after
+                else:
+                    events += text
             finish = choice.get("finish_reason")
-            if isinstance(finish, str) and finish:
+            if type(finish) is str and finish:
                 events.append(Finish(finish))
         usage = chunk.get("usage")
-        if isinstance(usage, dict) and usage:
+        if type(usage) is dict and usage:
             events.append(_openai_usage(usage))
         return events
+
+    @staticmethod
+    def _other_deltas(delta: dict[str, Any]) -> tuple[list[Event], list[Event]]:
+        """Reasoning (shown before the text), then refusal and tool-call fragments (after)."""
+        events: list[Event] = []
+        # DeepSeek and vLLM say reasoning_content, OpenRouter and Ollama say reasoning.
+        reasoning = as_str(delta.get("reasoning_content")) or as_str(delta.get("reasoning"))
+        if reasoning:
+            events.append(ReasoningDelta(reasoning))
+        tail: list[Event] = []
+        refusal = as_str(delta.get("refusal"))
+        if refusal:
+            tail.append(RefusalDelta(refusal))
+        for call in as_list(delta.get("tool_calls")):
+            call = as_dict(call)
+            function = as_dict(call.get("function"))
+            tail.append(
+                ToolCallDelta(
+                    index=as_int(call.get("index")) or 0,
+                    id=as_str(call.get("id")) or None,
+                    name=as_str(function.get("name")) or None,
+                    arguments=as_str(function.get("arguments")),
+                )
+            )
+        return events, tail
 
 
 class OpenAIChat(Dialect):

@@ -1,0 +1,26 @@
+"""JSON parsing for the hot path: orjson when it is there, the standard library otherwise.
+
+orjson parses a typical stream chunk about three times faster than ``json``. It is
+stricter (no NaN, no lone surrogates, no integers past 64 bits), so whatever it
+rejects is parsed again by ``json``: results never depend on which one is installed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+try:
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - orjson is a dependency, but keep working without it
+    _fast_loads = None
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON; raises ValueError (``json.JSONDecodeError``) if it is not JSON."""
+    if _fast_loads is not None:
+        try:
+            return _fast_loads(text)
+        except ValueError:
+            pass  # maybe only too strict for orjson: let json decide
+    return json.loads(text)
