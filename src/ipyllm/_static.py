@@ -50,8 +50,9 @@ def static_bundle(
     """The output data and metadata that replace the live view when it ends."""
     parts = [
         f"<style>{stylesheet}</style>",
-        f'<div class="ipyllm ipyllm-static ipyllm-{transcript.status}">',
-        f'<div class="ipyllm-status">{html.escape(status_line(transcript))}</div>',
+        '<div class="ipyllm ipyllm-static">',
+        f'<div class="ipyllm-status ipyllm-state-{transcript.status}">'
+        f"{html.escape(status_line(transcript))}</div>",
         *(f'<div class="ipyllm-note">{html.escape(note)}</div>' for note in notes or []),
     ]
     if transcript.reasoning:

@@ -22,9 +22,10 @@ import ipywidgets as widgets
 from ._adapt import normalized
 from ._client import Stream
 from ._errors import StreamError
-from ._markdown import STYLESHEET, StreamingMarkdown
+from ._markdown import StreamingMarkdown
 from ._static import extras_html, static_bundle
 from ._status import status_line
+from ._style import STYLESHEET
 from ._transcript import Transcript
 from .events import RawEvent
 
@@ -400,7 +401,7 @@ class ChatView(widgets.VBox):
         )
         state = transcript.status if transcript is not None else "ready"
         self._status.value = (
-            f'<div class="ipyllm-status ipyllm-{state}">{spinner}{html.escape(text)}</div>'
+            f'<div class="ipyllm-status ipyllm-state-{state}">{spinner}{html.escape(text)}</div>'
         )
 
     def replace_with_static(self) -> None:
