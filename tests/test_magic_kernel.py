@@ -8,6 +8,7 @@ interactive frontend and streams in the background.
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 import time
@@ -230,3 +231,84 @@ def test_terminal_ipython_prints_the_answer_as_it_arrives(server: ServerThread) 
     assert ask("Terminal question") in printed
     spread = arrivals[-1][0] - arrivals[0][0]
     assert spread > 1.0  # printed over the stream's seconds, not all at the end
+
+
+def test_config_sets_defaults_and_the_line_overrides_them(
+    kernel: Kernel, server: ServerThread
+) -> None:
+    fast = "http://demo.ipyllm.invalid/with/rate=0,latency=0/v1"
+    kernel.run("%config Chat.model = 'demo-reasoning'\n%config Chat.provider = 'demo'")
+    try:
+        kernel.run(f"%%chat --base-url {fast} --wait --no-history\nThink first.")
+        assert literal(kernel, "__import__('ipyllm').last.transcript.model") == "demo-reasoning"
+        assert literal(kernel, "bool(__import__('ipyllm').last.transcript.reasoning)") is True
+        kernel.run(f"%%chat -m demo --base-url {fast} --wait --no-history\nNo thinking.")
+        assert literal(kernel, "__import__('ipyllm').last.transcript.model") == "demo"
+    finally:
+        kernel.run("%config Chat.model = None\n%config Chat.provider = None")
+
+
+def test_models_lists_the_providers_models_and_checks_the_key(
+    kernel: Kernel, server: ServerThread
+) -> None:
+    reply = kernel.run(f"%chat models -p openai --base-url {server.url}/v1")
+    printed = "".join(m["content"]["text"] for m in kernel.outputs_of(reply, "stream"))
+    assert "demo" in printed and "demo-reasoning" in printed
+    reply, _ = kernel.execute(f"%chat models -p openai --base-url {server.url}/with/status=401/v1")
+    assert reply["content"]["ename"] == "UsageError"
+    assert "refused the request (HTTP 401" in reply["content"]["evalue"]
+
+
+def test_history_trimmed_to_the_context_window_says_so(
+    kernel: Kernel, server: ServerThread
+) -> None:
+    session = f"trim-{kernel.manager.kernel_name}"
+    kernel.run("%config Chat.context_window = 1200")
+    try:
+        for n in range(4):
+            reply = kernel.run(
+                chat_cell(
+                    server, f"Question {n}", "rate=0,latency=0", f"--session {session} --wait"
+                )
+            )
+        (display_id,) = kernel.display_ids(reply)
+        final = kernel.final_display(display_id)["content"]["data"]["text/html"]
+        assert "oldest turns of session" in final and "context window" in final
+        sent = literal(kernel, "__import__('ipyllm').last.transcript.messages")
+        assert isinstance(sent, list) and len(sent) < 7  # not every earlier turn was sent
+    finally:
+        kernel.run("%config Chat.context_window = None")
+
+
+def test_export_writes_the_session(kernel: Kernel, server: ServerThread, tmp_path: Path) -> None:
+    session = f"export-{kernel.manager.kernel_name}"
+    kernel.run(chat_cell(server, "Keep this", "rate=0,latency=0", f"--session {session} --wait"))
+    for name in ("turns.json", "turns.md"):
+        kernel.run(f"%chat export {tmp_path / name} --session {session}")
+    exported = json.loads((tmp_path / "turns.json").read_text())
+    assert exported["turns"][0]["prompt"] == "Keep this"
+    assert exported["turns"][0]["answer"] == ask("Keep this")
+    assert "Keep this" in (tmp_path / "turns.md").read_text()
+
+
+def test_an_interrupt_stops_a_waiting_cell_and_keeps_the_partial_answer(
+    kernel: Kernel, server: ServerThread
+) -> None:
+    prompt = f"Interrupt me ({kernel.manager.kernel_name})"
+    request = kernel.client.execute(
+        chat_cell(server, prompt, "rate=10,latency=0", "--wait --no-history")
+    )
+    time.sleep(1.5)
+    interrupted = time.time()
+    kernel.manager.interrupt_kernel()
+    gone = server.app.wait_for(
+        lambda r: r["event"] == "disconnect" and r["time"] >= interrupted - 0.05, timeout=5
+    )
+    assert gone is not None
+    reply = kernel.client.get_shell_msg(timeout=10)
+    while reply["parent_header"].get("msg_id") != request:
+        reply = kernel.client.get_shell_msg(timeout=10)
+    assert reply["content"]["status"] == "ok"
+    partial = literal(kernel, "__import__('ipyllm').last.text")
+    assert isinstance(partial, str) and partial and ask(prompt).startswith(partial)
+    assert literal(kernel, "__import__('ipyllm').last.transcript.status") == "stopped"
