@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,12 @@ async def server() -> AsyncIterator[TeachingServer]:
         fixtures_dir=FIXTURES, token_rate=0, first_token_latency=0
     ) as running:
         yield running
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_store(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Turns logged by tests (also by the kernels they start) go to a temporary store."""
+    os.environ["IPYLLM_STORE"] = str(tmp_path_factory.mktemp("store") / "store.sqlite3")
 
 
 @pytest.fixture(autouse=True)

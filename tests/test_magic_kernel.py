@@ -312,3 +312,32 @@ def test_an_interrupt_stops_a_waiting_cell_and_keeps_the_partial_answer(
     partial = literal(kernel, "__import__('ipyllm').last.text")
     assert isinstance(partial, str) and partial and ask(prompt).startswith(partial)
     assert literal(kernel, "__import__('ipyllm').last.transcript.status") == "stopped"
+
+
+def test_every_turn_is_logged_and_searchable(
+    kernel: Kernel, server: ServerThread, tmp_path: Path
+) -> None:
+    marker = f"logcheck{kernel.manager.kernel_name.replace('-', '')}"
+    kernel.run(chat_cell(server, f"{marker} fine", "rate=0,latency=0", "--wait --no-history"))
+    kernel.execute(chat_cell(server, f"{marker} broken", "status=500", "--wait --no-history"))
+    reply = kernel.run(f"%chat log {marker}")
+    printed = "".join(m["content"]["text"] for m in kernel.outputs_of(reply, "stream"))
+    assert "2 most recent turns" in printed
+    assert f"{marker} fine" in printed and "[error]" in printed
+    kernel.run(f"%chat log-export {tmp_path / 'log.json'} {marker}")
+    logged = json.loads((tmp_path / "log.json").read_text())
+    assert [t["status"] for t in logged] == ["done", "error"]
+    assert logged[0]["answer"] == ask(f"{marker} fine")
+    assert "HTTP 500" in logged[1]["error"]
+
+
+def test_record_then_replay_per_cell(kernel: Kernel, server: ServerThread) -> None:
+    prompt = f"Replay me ({kernel.manager.kernel_name})"
+    kernel.run(chat_cell(server, prompt, "rate=0,latency=0", "--record --wait --no-history"))
+    live = literal(kernel, "__import__('ipyllm').last.text")
+    # Replayed from the store: a live request to this URL would fail with HTTP 500.
+    kernel.run(chat_cell(server, prompt, "status=500", "--replay --wait --no-history"))
+    assert literal(kernel, "__import__('ipyllm').last.text") == live
+    reply, _ = kernel.execute(chat_cell(server, "Never recorded", "", "--replay --wait"))
+    assert reply["content"]["ename"] == "UsageError"
+    assert "no recording of this request" in reply["content"]["evalue"]

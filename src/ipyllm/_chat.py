@@ -85,18 +85,23 @@ def chat(
     events: bool = False,
     max_height: str | None = None,
     notes: list[str] | None = None,
+    on_done: Callable[[Transcript], None] | None = None,
     **stream_options: Any,
 ) -> ChatResult:
     """Stream an answer into the notebook and return a :class:`ChatResult` at once.
 
     ``wait=None`` waits only where no one can click (headless runs) or in a terminal;
-    ``True``/``False`` force it. Other keyword arguments are those of :func:`ipyllm.stream`.
+    ``True``/``False`` force it. ``on_done`` is called with the transcript when the
+    answer ends, however it ends. Other keyword arguments are those of
+    :func:`ipyllm.stream`.
     """
     answer = stream(prompt_or_messages, raw=events, **stream_options)
     mode = run_mode(wait)
     if mode == "terminal":
         result = ChatResult(answer, None, mode)
         _run_in_thread(lambda: _print_stream(answer), result)
+        if on_done is not None:
+            on_done(answer.transcript)
         return result
     view = ChatView(
         format=format,
@@ -110,10 +115,18 @@ def chat(
     if mode == "background":
         result._task = view.start(answer)
         _running.add(result)
-        result._task.add_done_callback(lambda _task: _running.discard(result))
+
+        def finished(_task: asyncio.Task[Transcript]) -> None:
+            _running.discard(result)
+            if on_done is not None:
+                on_done(answer.transcript)
+
+        result._task.add_done_callback(finished)
     else:
         _run_in_thread(lambda: view.stream(answer), result)
         view.replace_with_static()
+        if on_done is not None:
+            on_done(answer.transcript)
     return result
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import re
 import ssl
@@ -12,7 +13,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import aclosing
 from email.utils import parsedate_to_datetime
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -32,6 +33,8 @@ from ._errors import (
 )
 from ._json import loads
 from ._redact import redact
+from ._replay import Recorder, ReplayMissError, ReplayTransport
+from ._store import Store, request_key
 from ._transcript import Transcript
 from .events import ErrorEvent, Event, RawEvent
 from .ndjson import LineDecoder
@@ -62,6 +65,8 @@ class Stream:
         retry_budget: float = 60.0,
         stall_timeout: float = 60.0,
         connect_timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self.target = target
         self.transcript = Transcript(
@@ -80,6 +85,8 @@ class Stream:
             base_url=target.base_url,
         )
         self._events: AsyncIterator[Event | RawEvent] | None = None
+        self._transport = transport
+        self._recorder = recorder
 
     def __repr__(self) -> str:
         return (
@@ -152,7 +159,11 @@ class Stream:
         except BaseException:  # cancelled (Stop), closed early, or interrupted
             transcript.end("stopped")
             raise
-        transcript.end("done")
+        else:
+            transcript.end("done")
+        finally:
+            if self._recorder is not None:
+                self._recorder.save(transcript)
 
     def _raw_event(self, wire_event: ServerSentEvent) -> RawEvent:
         started = self.transcript.started_at or 0.0
@@ -177,7 +188,10 @@ class Stream:
         timeout = httpx.Timeout(
             connect=self.connect_timeout, read=self.stall_timeout, write=30.0, pool=30.0
         )
-        transport = self.target.dialect.transport(self.target.base_url)
+        transport = self._transport or self.target.dialect.transport(self.target.base_url)
+        if self._recorder is not None:
+            inner = transport or httpx.AsyncHTTPTransport(verify=_ssl_context())
+            transport = self._recorder.wrap(inner)
         return httpx.AsyncClient(timeout=timeout, transport=transport, verify=_ssl_context())
 
     async def _open(self, client: httpx.AsyncClient) -> httpx.Response:
@@ -387,7 +401,7 @@ def _error_details(body: bytes, content_type: str) -> _ErrorDetails:
         return _ErrorDetails(f"an HTML page: {_snippet(' '.join(text.split()))}", None, None)
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json recurses
         return _ErrorDetails(_snippet(_text(body).strip(), 200), None, None)
     if not isinstance(parsed, dict):
         return _ErrorDetails(_snippet(_text(body).strip(), 200), None, None)
@@ -492,6 +506,10 @@ def stream(
     raw: bool = False,
     max_retries: int = 2,
     stall_timeout: float = 60.0,
+    record: bool | None = None,
+    replay: bool | Literal["fallback"] | None = None,
+    replay_speed: float | None = None,
+    store: Store | str | os.PathLike[str] | None = None,
     **params: Any,
 ) -> Stream:
     """Stream an answer: ``async for event in ipyllm.stream("Hi")``.
@@ -501,17 +519,69 @@ def stream(
     environment (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``, ``GEMINI_API_KEY``) and
     falls back to the offline demo model. Other keyword arguments (``temperature``,
     ``max_tokens``, ``top_p``, ``stop``, ``seed``...) go into the request.
+
+    ``record=True`` keeps the exchange (raw bytes with arrival times, no secrets) in
+    ``store`` (a SQLite file, ``.ipyllm/store.sqlite3`` by default); ``replay=True``
+    serves a recorded exchange for the same provider, model, messages and parameters
+    instead of calling the model (``"fallback"``: call it when there is none), at once
+    (``replay_speed=0``), at the recorded pace (1) or N times faster (N). Left out,
+    they come from ``IPYLLM_RECORD``, ``IPYLLM_REPLAY``, ``IPYLLM_REPLAY_SPEED`` and
+    ``IPYLLM_STORE``, so a notebook can be re-run from its recordings unchanged.
     Configuration errors raise :class:`ipyllm.ConfigurationError` here, at once.
     """
-    target = resolve(provider, model, base_url, api_key)
-    return Stream(
-        target,
-        normalize_messages(prompt_or_messages, system),
-        params,
-        raw=raw,
-        max_retries=max_retries,
-        stall_timeout=stall_timeout,
-    )
+    replay = _env_choice("IPYLLM_REPLAY") if replay is None else replay
+    record = bool(_env_choice("IPYLLM_RECORD")) if record is None else record
+    if replay_speed is None:
+        replay_speed = float(os.environ.get("IPYLLM_REPLAY_SPEED") or 0)
+    # A replayed answer needs no key: look for the recording before asking for one.
+    target = resolve(provider, model, base_url, api_key, require_key=not replay)
+    messages = normalize_messages(prompt_or_messages, system)
+    options: dict[str, Any] = {
+        "raw": raw,
+        "max_retries": max_retries,
+        "stall_timeout": stall_timeout,
+    }
+    if replay or record:
+        store = store if isinstance(store, Store) else Store(store)
+        key = request_key(target.provider, target.model, messages, params)
+    if replay:
+        recording = store.find_recording(key)
+        if recording is not None:
+            return Stream(
+                target,
+                messages,
+                params,
+                transport=ReplayTransport(recording, replay_speed),
+                **options,
+            )
+        if replay != "fallback":
+            raise ReplayMissError(
+                f"no recording of this request ({target.provider}, {target.model}) in "
+                f"{store.path}; record it first (record=True, %config Chat.record = True or "
+                "IPYLLM_RECORD=1), or use replay='fallback' to call the model when none is found"
+            )
+        target = resolve(provider, model, base_url, api_key)  # live after all: a key is needed
+    recorder = None
+    if record:
+        spec = target.dialect.build_request(
+            messages, model=target.model, params=params, api_key=None, base_url=target.base_url
+        )
+        request = {"method": spec.method, "url": _public_url(spec.url), "body": spec.json}
+        recorder = Recorder(store, key, request)
+    return Stream(target, messages, params, recorder=recorder, **options)
+
+
+def _env_choice(name: str) -> bool | Literal["fallback"]:
+    value = os.environ.get(name, "").strip().lower()
+    if value == "fallback":
+        return "fallback"
+    return value in ("1", "true", "yes", "on")
+
+
+def _public_url(url: str) -> str:
+    """A URL without credentials or query string, fit to be stored."""
+    parsed = httpx.URL(url)
+    return str(parsed.copy_with(username=None, password=None, query=None))
 
 
 async def achat(prompt_or_messages: str | list[Message], **kwargs: Any) -> Transcript:
@@ -548,7 +618,7 @@ async def list_models(
         await response.aclose()
     try:
         return [name for name in target.dialect.model_names(json.loads(body)) if name]
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ProtocolError(
             f"{target.provider} answered the model list with something that is not JSON: "
             f"{_snippet(_text(body))}"

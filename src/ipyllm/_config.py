@@ -35,6 +35,7 @@ def resolve(
     base_url: str | None = None,
     api_key: str | None = None,
     *,
+    require_key: bool = True,
     env: Mapping[str, str] | None = None,
 ) -> Target:
     """Fill in what the caller left out: arguments, then environment variables, then defaults."""
@@ -50,7 +51,7 @@ def resolve(
     if not url.startswith(("http://", "https://")):
         raise ConfigurationError(f"base_url must start with http:// or https://, not {url!r}")
     key = api_key or _key_from_env(dialect, env)
-    if not key and dialect.api_key_env and url == dialect.default_base_url:
+    if require_key and not key and dialect.api_key_env and url == dialect.default_base_url:
         raise ConfigurationError(
             f"no API key for {dialect.name}: set the {dialect.api_key_env} environment "
             "variable (or pass api_key=...)"

@@ -23,4 +23,7 @@ def loads(text: str | bytes) -> Any:
             return _fast_loads(text)
         except ValueError:
             pass  # maybe only too strict for orjson: let json decide
-    return json.loads(text)
+    try:
+        return json.loads(text)
+    except RecursionError:  # nested deeper than json recurses: hostile input, not JSON to use
+        raise ValueError("JSON nested too deeply") from None

@@ -9,13 +9,16 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Bool, Dict, Enum, Float, Integer, Unicode
+from traitlets import Bool, Dict, Enum, Float, Integer, Unicode, Union
 from traitlets.config import Configurable
 
 import ipyllm
@@ -25,8 +28,10 @@ from ._client import list_models
 from ._errors import ConfigurationError, StreamError
 from ._interpolate import interpolate
 from ._session import Session, Turn, history_messages, prompt_budget
+from ._store import LoggedTurn, Store, StoreError, default_store_path
+from ._transcript import Transcript
 
-SUBCOMMANDS = ("stop", "history", "reset", "export", "models", "sessions")
+SUBCOMMANDS = ("stop", "history", "reset", "export", "models", "sessions", "log", "log-export")
 
 
 class Chat(Configurable):
@@ -55,6 +60,22 @@ class Chat(Configurable):
     max_height = Unicode(None, allow_none=True, help="CSS height limit, e.g. '30em'.").tag(
         config=True
     )
+    record = Bool(
+        None, allow_none=True, help="Keep each exchange in the store (None: IPYLLM_RECORD)."
+    ).tag(config=True)
+    replay = Union(
+        [Bool(), Enum(["fallback"])],
+        default_value=None,
+        allow_none=True,
+        help="Answer from recordings (True), or from the model when none (fallback).",
+    ).tag(config=True)
+    replay_speed = Float(
+        None, allow_none=True, help="0: at once, 1: the recorded pace, N: N times faster."
+    ).tag(config=True)
+    store = Unicode(
+        None, allow_none=True, help="SQLite file (default IPYLLM_STORE or .ipyllm/store.sqlite3)."
+    ).tag(config=True)
+    log = Bool(True, help="Log every turn in the store (see %chat log).").tag(config=True)
 
 
 def _param(text: str) -> tuple[str, Any]:
@@ -74,6 +95,8 @@ class ChatMagics(Magics):
         self.settings = config
         self.sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
+        self._store_instance: Store | None = None
+        self._store_problem: str | None = None
 
     @magic_arguments()
     @argument("-m", "--model", help="model name (default: the provider's)")
@@ -98,6 +121,16 @@ class ChatMagics(Magics):
     @argument("--no-wait", dest="wait", action="store_false", help="stream in the background")
     @argument("--events", action="store_true", default=None, help="show the raw wire events")
     @argument("--no-interpolate", action="store_true", help="send {braces} as written")
+    @argument("--record", action="store_true", default=None, help="keep this exchange")
+    @argument(
+        "--replay",
+        nargs="?",
+        const=True,
+        choices=[True, "fallback"],
+        type=lambda text: text if text == "fallback" else True,
+        help="answer from a recording (--replay fallback: from the model when none)",
+    )
+    @argument("--replay-speed", type=float, help="0: at once, 1: recorded pace, N: N x faster")
     @argument("words", nargs="*", help=f"%%chat: a prompt, or one of: {', '.join(SUBCOMMANDS)}")
     @line_cell_magic
     def chat(self, line: str, cell: str | None = None) -> None:
@@ -106,9 +139,10 @@ class ChatMagics(Magics):
         As a cell magic the cell is the prompt; as a line magic the rest of the line
         is, or a command: ``%chat stop`` (stop every answer), ``%chat history``,
         ``%chat reset``, ``%chat export FILE.md|FILE.json``, ``%chat models``,
-        ``%chat sessions``. The cell returns at once: click Stop, or ``%chat stop``,
-        to end an answer early. ``{name}`` in the prompt is replaced by the value of
-        the variable ``name``.
+        ``%chat sessions``, ``%chat log [TEXT]`` (recent turns from every session,
+        searched), ``%chat log-export FILE.md|FILE.json [TEXT]``. The cell returns at
+        once: click Stop, or ``%chat stop``, to end an answer early. ``{name}`` in the
+        prompt is replaced by the value of the variable ``name``.
         """
         args = parse_argstring(self.chat, line)
         if cell is None:
@@ -144,7 +178,8 @@ class ChatMagics(Magics):
             "model": model,
             "base_url": args.base_url or settings.base_url,
         }
-        target = ipyllm._config.resolve(**options)  # fails early on a missing key
+        # The model decides the history budget; keys are checked when the stream is made.
+        target = ipyllm._config.resolve(**options, require_key=False)
         budget = prompt_budget(target.model, params.get("max_tokens"), settings.context_window)
         messages, dropped = history_messages(earlier, system, prompt, budget=budget)
         notes = []
@@ -161,6 +196,11 @@ class ChatMagics(Magics):
             events=args.events if args.events is not None else settings.events,
             max_height=settings.max_height,
             notes=notes,
+            on_done=self._logger(session.name, cell_id, prompt),
+            record=args.record if args.record is not None else settings.record,
+            replay=args.replay if args.replay is not None else settings.replay,
+            replay_speed=first_set(args.replay_speed, settings.replay_speed),
+            store=self._store(),
             **options,
             **params,
         )
@@ -195,6 +235,32 @@ class ChatMagics(Magics):
                 self.sessions[name] = Session(name)
             return self.sessions[name]
 
+    def _store(self) -> Store:
+        path = self.settings.store
+        if self._store_instance is None or str(self._store_instance.path) != str(
+            path or default_store_path()
+        ):
+            self._store_instance = Store(path)
+        return self._store_instance
+
+    def _logger(
+        self, session: str, cell_id: str | None, prompt: str
+    ) -> Callable[[Transcript], None] | None:
+        """What logs a finished turn in the store; a store problem is reported once."""
+        if not self.settings.log:
+            return None
+        store = self._store()
+
+        def log(transcript: Transcript) -> None:
+            try:
+                store.log_turn(session, cell_id, prompt, transcript)
+            except StoreError as error:
+                if self._store_problem is None:
+                    warnings.warn(str(error), stacklevel=1)
+                self._store_problem = str(error)
+
+        return log
+
     # -- commands -----------------------------------------------------------------------
     def _command(self, command: str, rest: list[str], args: Any) -> None:
         if command == "stop":
@@ -212,6 +278,10 @@ class ChatMagics(Magics):
             self._export(rest, args)
         elif command == "models":
             self._models(args)
+        elif command == "log":
+            self._show_log(" ".join(rest) or None)
+        elif command == "log-export":
+            self._export_log(rest)
 
     def _export(self, rest: list[str], args: Any) -> None:
         if len(rest) != 1 or Path(rest[0]).suffix not in (".md", ".json"):
@@ -221,6 +291,42 @@ class ChatMagics(Magics):
         text = session.to_json() if path.suffix == ".json" else session.to_markdown()
         path.write_text(text, encoding="utf-8")
         print(f"wrote {len(session.turns)} turns of session '{session.name}' to {path}")
+
+    def _logged_turns(self, search: str | None, limit: int = 20) -> list[LoggedTurn]:
+        try:
+            return self._store().turns(search=search, limit=limit)
+        except StoreError as error:
+            raise UsageError(str(error)) from None
+
+    def _show_log(self, search: str | None) -> None:
+        turns = self._logged_turns(search)
+        where = f" matching {search!r}" if search else ""
+        print(f"{len(turns)} most recent turns{where} in {self._store().path}:")
+        for turn in turns:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(turn.created))
+            mark = "" if turn.status == "done" else f" [{turn.status}]"
+            answer = " ".join(turn.answer.split())
+            print(f"- {when} {turn.session} · {turn.model}{mark}: {turn.prompt.strip()[:60]!r}")
+            print(f"    {answer[:100]}{'…' if len(answer) > 100 else ''}")
+        if self._store_problem:
+            print(f"(a turn could not be logged: {self._store_problem})")
+
+    def _export_log(self, rest: list[str]) -> None:
+        if not rest or Path(rest[0]).suffix not in (".md", ".json"):
+            raise UsageError("%chat log-export takes a file name ending in .md or .json")
+        path, search = Path(rest[0]), " ".join(rest[1:]) or None
+        turns = self._logged_turns(search, limit=1_000_000)
+        if path.suffix == ".json":
+            text = json.dumps([vars(turn) for turn in turns], indent=2, ensure_ascii=False)
+        else:
+            text = "# ipyllm conversation log\n\n" + "\n\n".join(
+                f"## {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(t.created))} · "
+                f"{t.session} · {t.model} ({t.status})\n\n**You:**\n\n{t.prompt}\n\n"
+                f"**Answer:**\n\n{t.answer}" + (f"\n\n> Error: {t.error}" if t.error else "")
+                for t in turns
+            )
+        path.write_text(text + "\n", encoding="utf-8")
+        print(f"wrote {len(turns)} logged turns to {path}")
 
     def _models(self, args: Any) -> None:
         options = {
@@ -235,6 +341,10 @@ class ChatMagics(Magics):
         print(f"{len(names)} models from {target.provider} at {target.base_url}:")
         for name in sorted(names):
             print(f"  {name}")
+
+
+def first_set(*values: Any) -> Any:
+    return next((value for value in values if value is not None), None)
 
 
 def _run_sync(coroutine: Any) -> Any:

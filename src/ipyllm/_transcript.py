@@ -47,7 +47,7 @@ class ToolCall:
         """The arguments as Python objects (``None`` while they are not valid JSON yet)."""
         try:
             return json.loads(self.arguments) if self.arguments else {}
-        except ValueError:
+        except (ValueError, RecursionError):  # a model can nest deeper than json recurses
             return None
 
 
@@ -75,6 +75,8 @@ class Transcript:
         self.finish_reason: str | None = None
         self.usage: Usage | None = None
         self.tool_calls: list[ToolCall] = []
+        self.notes: list[str] = []
+        """Things worth saying about the answer that are not errors (not recorded, trimmed...)."""
         self.retries = 0
         """How many times the request was sent again before the stream started."""
         self.delta_count = 0

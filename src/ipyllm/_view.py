@@ -192,8 +192,7 @@ class ChatView(widgets.VBox):
             [self._status, self._stop_button],
             layout=widgets.Layout(align_items="center", margin="0"),
         )
-        notes_html = "".join(f'<div class="ipyllm-note">{html.escape(n)}</div>' for n in self.notes)
-        self._notes = widgets.HTML(notes_html, layout=widgets.Layout(margin="0"))
+        self._notes = widgets.HTML(_notes_html(self.notes), layout=widgets.Layout(margin="0"))
         super().__init__(
             [
                 widgets.HTML(f"<style>{STYLESHEET}</style>", layout=widgets.Layout(margin="0")),
@@ -365,6 +364,7 @@ class ChatView(widgets.VBox):
         self._raw.flush()
         self._stop_button.disabled = True
         self._set_status(status_line(transcript))
+        self._notes.value = _notes_html(self._all_notes())
         self._show_final_body(final_html)
         if self.static:
             self.replace_with_static()
@@ -384,6 +384,9 @@ class ChatView(widgets.VBox):
             self._reasoning_shown = len(reasoning)
             self._reasoning.flush()
             self._reasoning_toggle.layout.display = "flex"
+
+    def _all_notes(self) -> list[str]:
+        return self.notes + (self.transcript.notes if self.transcript is not None else [])
 
     def _toggle_reasoning(self) -> None:
         shown = self._reasoning.box.layout.display != "none"
@@ -415,7 +418,9 @@ class ChatView(widgets.VBox):
             return
         from IPython.display import update_display
 
-        data, metadata = static_bundle(self.transcript, self._final_html, STYLESHEET, self.notes)
+        data, metadata = static_bundle(
+            self.transcript, self._final_html, STYLESHEET, self._all_notes()
+        )
         update_display(data, raw=True, metadata=metadata, display_id=self._display_id)
         self.close_all_children()
 
@@ -439,6 +444,10 @@ class ChatView(widgets.VBox):
         if self.format == "text":
             return PlainText()
         return StreamingMarkdown(allow_images=self.allow_images)
+
+
+def _notes_html(notes: list[str]) -> str:
+    return "".join(f'<div class="ipyllm-note">{html.escape(note)}</div>' for note in notes)
 
 
 def _descendants(widget: widgets.Widget) -> list[widgets.Widget]:

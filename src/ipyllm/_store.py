@@ -1,0 +1,253 @@
+"""A SQLite store of exchanges (to record and replay streams) and of conversation turns.
+
+One file per project by default (``.ipyllm/store.sqlite3`` under the working
+directory, or ``IPYLLM_STORE``). WAL journaling lets several kernels write at
+once; each exchange is written in one transaction, so a kernel killed mid-write
+leaves the file as it was. Secrets are never stored: requests are kept without
+headers, and URLs without their query strings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ._errors import ConfigurationError
+from ._transcript import Transcript
+
+DEFAULT_PATH = Path(".ipyllm") / "store.sqlite3"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS exchanges (
+    id INTEGER PRIMARY KEY,
+    created REAL NOT NULL,
+    request_key TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    request TEXT NOT NULL,
+    http_status INTEGER NOT NULL,
+    response_headers TEXT NOT NULL,
+    status TEXT,
+    transcript TEXT
+);
+CREATE INDEX IF NOT EXISTS exchanges_by_key ON exchanges (request_key, created);
+CREATE TABLE IF NOT EXISTS chunks (
+    exchange_id INTEGER NOT NULL REFERENCES exchanges (id),
+    seq INTEGER NOT NULL,
+    at REAL NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (exchange_id, seq)
+);
+CREATE TABLE IF NOT EXISTS turns (
+    id INTEGER PRIMARY KEY,
+    created REAL NOT NULL,
+    session TEXT NOT NULL,
+    cell_id TEXT,
+    prompt TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    status TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS turns_by_time ON turns (created);
+"""
+
+
+class StoreError(ConfigurationError):
+    """The store cannot be used (corrupt, locked, unwritable); the notebook goes on without it."""
+
+
+def default_store_path() -> Path:
+    return Path(os.environ.get("IPYLLM_STORE") or DEFAULT_PATH)
+
+
+def request_key(provider: str, model: str, messages: list[Any], params: dict[str, Any]) -> str:
+    """What identifies a request for replay: provider, model, messages and parameters."""
+    canonical = json.dumps(
+        [provider, model, messages, params], sort_keys=True, ensure_ascii=False, default=str
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass
+class Recording:
+    """One recorded exchange: the response as it came off the wire, with arrival times."""
+
+    id: int
+    http_status: int
+    headers: list[tuple[str, str]]
+    chunks: list[tuple[float, bytes]]  # (seconds since the request, bytes)
+
+
+@dataclass
+class LoggedTurn:
+    created: float
+    session: str
+    prompt: str
+    answer: str
+    status: str
+    provider: str
+    model: str
+    error: str | None
+
+
+class Store:
+    """A connection per thread to one SQLite file; every method is safe from any thread."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, timeout: float = 5.0) -> None:
+        self.path = Path(path) if path is not None else default_store_path()
+        self.timeout = timeout  # how long a write waits for another writer's lock
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"<Store {self.path}>"
+
+    def _connection(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connect()
+            self._local.connection = connection
+        return connection
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self.path, timeout=self.timeout)
+            connection.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            connection.executescript(_SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(self._explain(exc)) from None
+        return connection
+
+    def _explain(self, exc: Exception) -> str:
+        text = str(exc)
+        if "not a database" in text or "malformed" in text:
+            what = "is not a readable SQLite database (corrupt?)"
+        elif "locked" in text or "busy" in text:
+            what = "is locked by another process"
+        else:
+            what = f"cannot be used ({type(exc).__name__}: {text})"
+        return (
+            f"the ipyllm store at {self.path} {what}; recording and logging are off for this answer"
+        )
+
+    def _read(self, sql: str, values: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._connection().execute(sql, values).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(self._explain(exc)) from None
+
+    # -- exchanges ----------------------------------------------------------------------
+    def save_exchange(
+        self,
+        *,
+        key: str,
+        transcript: Transcript,
+        request: dict[str, Any],
+        http_status: int,
+        headers: list[tuple[str, str]],
+        chunks: list[tuple[float, bytes]],
+    ) -> int:
+        """Write one exchange and its chunks in a single transaction."""
+        connection = self._connection()
+        try:
+            with connection:
+                cursor = connection.execute(
+                    "INSERT INTO exchanges (created, request_key, provider, model, request,"
+                    " http_status, response_headers, status, transcript)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        time.time(),
+                        key,
+                        transcript.provider,
+                        transcript.model,
+                        json.dumps(request, ensure_ascii=False, default=str),
+                        http_status,
+                        json.dumps(headers),
+                        transcript.status,
+                        json.dumps(transcript.to_dict(), ensure_ascii=False, default=str),
+                    ),
+                )
+                exchange = int(cursor.lastrowid or 0)
+                connection.executemany(
+                    "INSERT INTO chunks (exchange_id, seq, at, data) VALUES (?, ?, ?, ?)",
+                    [(exchange, seq, at, data) for seq, (at, data) in enumerate(chunks)],
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(self._explain(exc)) from None
+        return exchange
+
+    def find_recording(self, key: str) -> Recording | None:
+        """The newest complete recording for a request (a successful one if there is any)."""
+        rows = self._read(
+            "SELECT id, http_status, response_headers FROM exchanges WHERE request_key = ?"
+            " ORDER BY (http_status BETWEEN 200 AND 299 AND status = 'done') DESC, created DESC"
+            " LIMIT 1",
+            (key,),
+        )
+        if not rows:
+            return None
+        exchange, http_status, headers = rows[0]
+        chunks = self._read(
+            "SELECT at, data FROM chunks WHERE exchange_id = ? ORDER BY seq", (exchange,)
+        )
+        return Recording(
+            id=exchange,
+            http_status=http_status,
+            headers=[tuple(pair) for pair in json.loads(headers)],  # type: ignore[misc]
+            chunks=[(at, bytes(data)) for at, data in chunks],
+        )
+
+    def count_exchanges(self) -> int:
+        return int(self._read("SELECT count(*) FROM exchanges")[0][0])
+
+    # -- the conversation log -------------------------------------------------------------
+    def log_turn(
+        self, session: str, cell_id: str | None, prompt: str, transcript: Transcript
+    ) -> None:
+        connection = self._connection()
+        try:
+            with connection:
+                connection.execute(
+                    "INSERT INTO turns (created, session, cell_id, prompt, answer, status,"
+                    " provider, model, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        time.time(),
+                        session,
+                        cell_id,
+                        prompt,
+                        transcript.text,
+                        transcript.status,
+                        transcript.provider,
+                        transcript.model,
+                        None if transcript.error is None else str(transcript.error),
+                    ),
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(self._explain(exc)) from None
+
+    def turns(self, *, search: str | None = None, limit: int = 20) -> list[LoggedTurn]:
+        """The most recent turns, newest last; ``search`` matches prompt or answer text."""
+        where, values = "", ()
+        if search:
+            where = " WHERE prompt LIKE ? ESCAPE '\\' OR answer LIKE ? ESCAPE '\\'"
+            pattern = (
+                "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            )
+            values = (pattern, pattern)
+        rows = self._read(
+            "SELECT created, session, prompt, answer, status, provider, model, error FROM turns"
+            f"{where} ORDER BY created DESC, id DESC LIMIT ?",
+            (*values, limit),
+        )
+        return [LoggedTurn(*row) for row in reversed(rows)]
