@@ -297,7 +297,7 @@ def browser_unavailable_reason() -> str | None:
         try:
             __import__(module)
         except ImportError:
-            return f"{module} is not installed (pip install -r tests/browser/requirements.txt)"
+            return f"{module} is not installed (pip install -e '.[test]')"
     return None
 
 
