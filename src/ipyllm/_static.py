@@ -45,9 +45,17 @@ def provenance(transcript: Transcript) -> dict[str, Any]:
 
 
 def static_bundle(
-    transcript: Transcript, body_html: str, stylesheet: str, notes: list[str] | None = None
+    transcript: Transcript,
+    body_html: str,
+    stylesheet: str,
+    notes: list[str] | None = None,
+    *,
+    raw_events_html: str | None = None,
 ) -> tuple[dict[str, str], dict[str, Any]]:
-    """The output data and metadata that replace the live view when it ends."""
+    """The output data and metadata that replace the live view when it ends.
+
+    ``body_html`` and ``raw_events_html`` must already be safe (sanitized or escaped).
+    """
     parts = [
         f"<style>{stylesheet}</style>",
         '<div class="ipyllm ipyllm-static">',
@@ -62,6 +70,11 @@ def static_bundle(
         )
     parts.append(f'<div class="ipyllm-body ipyllm-md">{body_html}</div>')
     parts += _extras_html(transcript)
+    if raw_events_html:
+        parts.append(
+            "<details class='ipyllm-wire'><summary>Wire events</summary>"
+            f"<div class='ipyllm-raw'>{raw_events_html}</div></details>"
+        )
     parts.append("</div>")
     markdown = escape_markdown(transcript.text)
     plain = [transcript.text]

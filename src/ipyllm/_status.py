@@ -9,7 +9,7 @@ _CUT_BY_LIMIT = {"length", "max_tokens", "MAX_TOKENS", "incomplete"}
 
 
 def status_line(transcript: Transcript) -> str:
-    parts = [f"{transcript.provider} · {transcript.model}"]
+    parts = [" · ".join(name for name in (transcript.provider, transcript.model) if name)]
     elapsed = transcript.elapsed
     status = transcript.status
     if status in ("pending", "streaming") and transcript.first_token_at is None:

@@ -97,6 +97,11 @@ class _AppendOnlyHTML:
         if grew:
             self.box.children = tuple(children)
 
+    @property
+    def html(self) -> str:
+        """Everything appended so far, sent or not."""
+        return "".join("".join(values) for values in self._values) + "".join(self._pending)
+
     def clear(self) -> None:
         for child in self.box.children:
             child.close()
@@ -419,7 +424,11 @@ class ChatView(widgets.VBox):
         from IPython.display import update_display
 
         data, metadata = static_bundle(
-            self.transcript, self._final_html, STYLESHEET, self._all_notes()
+            self.transcript,
+            self._final_html,
+            STYLESHEET,
+            self._all_notes(),
+            raw_events_html=self._raw.html if self._raw_count else None,
         )
         update_display(data, raw=True, metadata=metadata, display_id=self._display_id)
         self.close_all_children()
