@@ -167,7 +167,9 @@ class Stream:
 
     def _raw_event(self, wire_event: ServerSentEvent) -> RawEvent:
         started = self.transcript.started_at or 0.0
-        return RawEvent(wire_event.data, wire_event.event, time.monotonic() - started)
+        # Shown in the --events panel: a server that echoes the key must not put it on screen.
+        data = redact(wire_event.data, self.target.api_key)
+        return RawEvent(data, wire_event.event, time.monotonic() - started)
 
     def _check_broken(self, exc: httpx.HTTPError, parser: Parser) -> None:
         """The connection failed mid-stream: an error unless the answer was already complete."""

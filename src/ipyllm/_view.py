@@ -232,8 +232,8 @@ class ChatView(widgets.VBox):
         """Start showing ``source`` in a background task and return the task at once."""
         if self._task is not None:
             raise RuntimeError("a ChatView shows one stream; create a new view for another")
-        owns_transcript = isinstance(source, Stream)
-        if owns_transcript:
+        source_keeps_transcript = isinstance(source, Stream)
+        if source_keeps_transcript:
             self.transcript = source.transcript
         else:
             self.transcript = Transcript(provider=self.title or "stream", model="")
@@ -241,7 +241,7 @@ class ChatView(widgets.VBox):
             self.transcript.start()
         self._loop = asyncio.get_running_loop()
         self._stop_button.disabled = False
-        self._task = self._loop.create_task(self._consume(source, owns_transcript))
+        self._task = self._loop.create_task(self._consume(source, source_keeps_transcript))
         self._tick()
         return self._task
 
@@ -269,17 +269,19 @@ class ChatView(widgets.VBox):
         self.display()
 
     # -- consuming ---------------------------------------------------------------
-    async def _consume(self, source: AsyncIterable[Any], owns_transcript: bool) -> Transcript:
+    async def _consume(
+        self, source: AsyncIterable[Any], source_keeps_transcript: bool
+    ) -> Transcript:
         transcript = self.transcript
         assert transcript is not None
         try:
             async for event in normalized(source):
                 if isinstance(event, RawEvent):
                     self._add_raw(event)
-                elif not owns_transcript:
+                elif not source_keeps_transcript:
                     transcript.apply(event)
                 self._changed()
-            if not owns_transcript and transcript.server_error is not None:
+            if not source_keeps_transcript and transcript.server_error is not None:
                 error = transcript.server_error
                 raise StreamError(f"the stream reported an error: {error.message}")
             transcript.end("done")
