@@ -167,7 +167,7 @@ class ChatMagics(Magics):
             prompt = interpolate(prompt, self.shell.user_ns)
         session = self._session(args.session, new=args.new)
         model = args.model or settings.model
-        system = args.system if args.system is not None else settings.system
+        system = first_set(args.system, settings.system)
         params = self._request_params(args)
         cell_id = self._cell_id()
         with self._lock:
@@ -191,14 +191,14 @@ class ChatMagics(Magics):
             )
         result = chat(
             messages,
-            wait=args.wait if args.wait is not None else settings.wait,
+            wait=first_set(args.wait, settings.wait),
             format=args.format or settings.format,
-            events=args.events if args.events is not None else settings.events,
+            events=first_set(args.events, settings.events),
             max_height=settings.max_height,
             notes=notes,
             on_done=self._logger(session.name, cell_id, prompt),
-            record=args.record if args.record is not None else settings.record,
-            replay=args.replay if args.replay is not None else settings.replay,
+            record=first_set(args.record, settings.record),
+            replay=first_set(args.replay, settings.replay),
             replay_speed=first_set(args.replay_speed, settings.replay_speed),
             store=self._store(),
             **options,
@@ -212,13 +212,10 @@ class ChatMagics(Magics):
 
     def _request_params(self, args: Any) -> dict[str, Any]:
         params: dict[str, Any] = dict(self.settings.params)
-        temperature = args.temperature if args.temperature is not None else None
-        temperature = temperature if temperature is not None else self.settings.temperature
-        if temperature is not None:
-            params["temperature"] = temperature
-        max_tokens = args.max_tokens if args.max_tokens is not None else self.settings.max_tokens
-        if max_tokens is not None:
-            params["max_tokens"] = max_tokens
+        for name in ("temperature", "max_tokens"):
+            value = first_set(getattr(args, name), getattr(self.settings, name))
+            if value is not None:
+                params[name] = value
         params.update(_param(text) for text in args.param)
         return params
 
@@ -344,6 +341,7 @@ class ChatMagics(Magics):
 
 
 def first_set(*values: Any) -> Any:
+    """The first value that is not None: the cell's option, then %config's."""
     return next((value for value in values if value is not None), None)
 
 
