@@ -7,6 +7,7 @@ import itertools
 import time
 from typing import Any
 
+import httpx
 import pytest
 
 import ipyllm
@@ -324,3 +325,29 @@ def test_the_key_never_shows_in_reprs() -> None:
         str(answer.transcript.to_dict()),
     ):
         assert "canary" not in text
+
+
+async def test_an_error_event_quoting_the_key_is_redacted_everywhere() -> None:
+    key = "sk-canary-echo-0123456789"
+    body = (
+        b'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\n'
+        b'data: {"error":{"message":"bad key ' + key.encode() + b'","type":"auth"}}\n\n'
+    )
+    transport = httpx.MockTransport(
+        lambda request: httpx.Response(
+            200, headers={"content-type": "text/event-stream"}, content=body
+        )
+    )
+    answer = ipyllm.Stream(
+        resolve("openai", api_key=key, env={}),
+        [{"role": "user", "content": "x"}],
+        {},
+        transport=transport,
+    )
+    events = []
+    with pytest.raises(ProviderError) as caught:
+        async for event in answer:
+            events.append(event)
+    assert answer.transcript.text == "Hi"
+    for text in (repr(events), str(caught.value), repr(answer.transcript.server_error)):
+        assert key not in text and "bad key sk-***" in text

@@ -272,7 +272,7 @@ class Stream:
 
     def _interpret(self, parser: Parser, wire_event: ServerSentEvent) -> list[Event]:
         try:
-            return parser.parse(wire_event)
+            events = parser.parse(wire_event)
         except IpyllmError:
             raise
         except Exception as exc:  # a shape no dialect rule foresaw: report it, never crash raw
@@ -280,6 +280,16 @@ class Stream:
                 f"could not interpret a {self.target.provider} event "
                 f"({type(exc).__name__}): {_snippet(wire_event.data)}"
             ) from exc
+        if any(type(event) is ErrorEvent for event in events):  # rare: redact what it quotes
+            events = [self._redacted(event) for event in events]
+        return events
+
+    def _redacted(self, event: Event) -> Event:
+        if type(event) is not ErrorEvent:
+            return event
+        key = self.target.api_key
+        raw = loads(redact(json.dumps(event.raw), key)) if event.raw else {}
+        return ErrorEvent(redact(event.message, key), event.type, event.code, raw)
 
     def _check_end(self, parser: Parser, decoder: _FramingDecoder, received: int) -> None:
         transcript = self.transcript
