@@ -246,3 +246,16 @@ async def test_sdk_objects_are_shown_like_their_wire_form(sent: list) -> None:
     assert transcript.text == "LangChain"
     transcript = await ChatView().stream(source([object()]))
     assert transcript.status == "error" and "cannot show a object" in str(transcript.error)
+
+
+def test_the_static_copy_keeps_a_height_limit_but_only_a_css_length() -> None:
+    from ipyllm._static import static_bundle
+    from ipyllm._transcript import Transcript
+
+    transcript = Transcript(provider="demo", model="demo")
+    transcript.start()
+    transcript.end("done")
+    limited, _ = static_bundle(transcript, "<p>x</p>", "", max_height="12em")
+    assert 'style="max-height: 12em; overflow: auto"' in limited["text/html"]
+    hostile, _ = static_bundle(transcript, "<p>x</p>", "", max_height="1px;background:url(x)")
+    assert "style=" not in hostile["text/html"]

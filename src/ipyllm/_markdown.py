@@ -771,9 +771,11 @@ _BASE_CSS = """\
 .ipyllm-md th, .ipyllm-md td {
   border: 1px solid var(--jp-border-color1, #8886); padding: 0.25em 0.6em; }
 .ipyllm-md th { background: var(--jp-layout-color2, #8881); }
-.ipyllm-md .ipyllm-align-left { text-align: left; }
-.ipyllm-md .ipyllm-align-center { text-align: center; }
-.ipyllm-md .ipyllm-align-right { text-align: right; }
+/* tr > ...: more specific than JupyterLab's rendered-HTML table rules (the static copy). */
+.ipyllm-md tr > .ipyllm-align-left { text-align: left; }
+.ipyllm-md tr > .ipyllm-align-center { text-align: center; }
+.ipyllm-md tr > .ipyllm-align-right { text-align: right; }
+.ipyllm-md pre.ipyllm-code code { background: transparent; padding: 0; }
 .ipyllm-md li.task-list-item { list-style: none; }
 .ipyllm-md ul.contains-task-list { padding-left: 1.2em; }
 .ipyllm-md pre.ipyllm-code, .ipyllm-md pre.ipyllm-math-pending {

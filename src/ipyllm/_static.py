@@ -16,6 +16,8 @@ from ._status import status_line
 from ._transcript import Transcript
 from ._version import __version__
 
+# A height from %config; anything else is left out rather than written into a style.
+_CSS_LENGTH = re.compile(r"\d+(\.\d+)?(px|em|rem|ex|ch|vh|%)")
 # Parameter names that could carry a credential are never recorded.
 _SECRET_NAME = re.compile(r"key|token|secret|password|authorization|credential", re.IGNORECASE)
 
@@ -51,10 +53,12 @@ def static_bundle(
     notes: list[str] | None = None,
     *,
     raw_events_html: str | None = None,
+    max_height: str | None = None,
 ) -> tuple[dict[str, str], dict[str, Any]]:
     """The output data and metadata that replace the live view when it ends.
 
-    ``body_html`` and ``raw_events_html`` must already be safe (sanitized or escaped).
+    ``body_html`` and ``raw_events_html`` must already be safe (sanitized or escaped);
+    ``max_height`` (a CSS length) keeps the live view's height limit, with a scroll bar.
     """
     parts = [
         f"<style>{stylesheet}</style>",
@@ -68,7 +72,10 @@ def static_bundle(
             "<details class='ipyllm-reasoning'><summary>Reasoning</summary>"
             f"<pre>{html.escape(transcript.reasoning)}</pre></details>"
         )
-    parts.append(f'<div class="ipyllm-body ipyllm-md">{body_html}</div>')
+    box = ""
+    if max_height and _CSS_LENGTH.fullmatch(max_height):
+        box = f' style="max-height: {max_height}; overflow: auto"'
+    parts.append(f'<div class="ipyllm-body ipyllm-md"{box}>{body_html}</div>')
     parts += _extras_html(transcript)
     if raw_events_html:
         parts.append(

@@ -22,8 +22,10 @@ _VIEW_CSS = """\
 .ipyllm-text { font-family: var(--jp-code-font-family, monospace); }
 .ipyllm-raw { font-family: var(--jp-code-font-family, monospace); font-size: 0.8em;
   max-height: 20em; overflow: auto; border-top: 1px dashed var(--jp-border-color2, #8886); }
-.ipyllm-raw-event { white-space: pre-wrap; overflow-wrap: anywhere; }
+.ipyllm-raw-event { white-space: pre-wrap; overflow-wrap: anywhere; line-height: 1.4; }
 .ipyllm-raw-time { color: var(--jp-ui-font-color2, #777); }
+/* The live view's HTMLMath blocks take the full width, as in the static copy. */
+.ipyllm-md .widget-htmlmath-content { flex: 1 1 auto; min-width: 0; }
 """
 
 STYLESHEET = MARKDOWN_CSS + _VIEW_CSS

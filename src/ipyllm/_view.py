@@ -136,6 +136,7 @@ class ChatView(widgets.VBox):
         notes: list[str] | None = None,
     ) -> None:
         self.format = format
+        self.max_height = max_height
         self.allow_images = allow_images
         self.frame_interval = 1.0 / fps
         self.static = static
@@ -177,7 +178,10 @@ class ChatView(widgets.VBox):
         self._reasoning.box.add_class("ipyllm-reasoning")
         self._body = _AppendOnlyHTML(_math_html)
         self._tail = _math_html()
-        body = widgets.VBox([self._body.box, self._tail], layout=widgets.Layout(margin="0"))
+        # flex 0 0 auto: under a max height the body must overflow its scroller, not shrink.
+        body = widgets.VBox(
+            [self._body.box, self._tail], layout=widgets.Layout(margin="0", flex="0 0 auto")
+        )
         # column-reverse keeps the newest text in view unless the reader scrolls up.
         self._scroller = widgets.Box(
             [body],
@@ -242,6 +246,7 @@ class ChatView(widgets.VBox):
         self._loop = asyncio.get_running_loop()
         self._stop_button.disabled = False
         self._task = self._loop.create_task(self._consume(source, source_keeps_transcript))
+        self._set_status(status_line(self.transcript))  # "waiting...", not "ready", at once
         self._tick()
         return self._task
 
@@ -431,6 +436,7 @@ class ChatView(widgets.VBox):
             STYLESHEET,
             self._all_notes(),
             raw_events_html=self._raw.html if self._raw_count else None,
+            max_height=self.max_height,
         )
         update_display(data, raw=True, metadata=metadata, display_id=self._display_id)
         self.close_all_children()
