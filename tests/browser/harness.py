@@ -497,8 +497,12 @@ class NotebookPage:
         return samples
 
     async def click_output_button(self, index: int, text: str) -> None:
-        """Click the button labelled ``text`` inside the cell's output (e.g. "Stop")."""
-        await self.output_area(index).get_by_role("button", name=text, exact=True).click()
+        """Click the button labelled ``text`` inside the cell's output (e.g. "Stop").
+
+        Matched on the button's text, not its accessible name: an icon (ipywidgets' ``icon=``)
+        adds its CSS glyph to the accessible name."""
+        label = re.compile(rf"^\s*{re.escape(text)}\s*$")
+        await self.output_area(index).locator("button").filter(has_text=label).click()
 
     # Saving and artifacts
 
