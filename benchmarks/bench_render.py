@@ -69,8 +69,8 @@ def main() -> None:
     for size in (20_000, 80_000):
         text = build_answer(size)
         deltas = deltas_of(text)
-        one_shot = cpu_seconds(lambda text=text: render_markdown(text), repeat=5)
-        streamed = cpu_seconds(lambda deltas=deltas: stream(deltas), repeat=3)
+        one_shot = cpu_seconds(lambda text=text: render_markdown(text), repeat=15)
+        streamed = cpu_seconds(lambda deltas=deltas: stream(deltas), repeat=5)
         results[size] = streamed
         label = f"{len(text):,} chars, {len(deltas):,} deltas"
         print(f"{'one-shot render_markdown, ' + label:<52}{one_shot:>10.4f}{1:>10.1f}")

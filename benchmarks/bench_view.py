@@ -53,10 +53,11 @@ def measure_in_kernel(text: str, deltas: int, rate: float) -> dict[str, float]:
         file.write(text)
     manager, client = start_new_kernel(kernel_name="python3")
     try:
-        client.execute_interactive("import ipyllm", timeout=60)
+        quiet = {"output_hook": lambda message: None}  # the kernel's outputs are measured below
+        client.execute_interactive("import ipyllm", timeout=60, **quiet)
         code = KERNEL_CODE.format(path=file.name, deltas=deltas, rate=rate)
         started = time.monotonic()
-        client.execute_interactive(code, timeout=60)
+        client.execute_interactive(code, timeout=60, **quiet)
         messages: list[tuple[float, dict]] = []
         while True:
             message = client.get_iopub_msg(timeout=deltas / rate + 60)
