@@ -23,6 +23,7 @@ from ipyllm.events import RawEvent
 from ipyllm.server import ServerThread, TeachingServer
 
 from .conftest import base_url_for
+from .kernels import running_kernel
 
 CANARY = "sk-canary-record-5f0c2a9e71"
 
@@ -122,29 +123,27 @@ async def test_errors_and_stops_are_recorded_and_no_key_is_stored(tmp_path: Path
         assert b"authorization" not in path.read_bytes().lower()
 
 
-def _recorder_script(store: Path, url: str, count: int, tag: str) -> str:
-    return textwrap.dedent(
-        f"""
-        import asyncio, ipyllm
-        async def main():
-            for n in range({count}):
-                await ipyllm.achat(
-                    f"{tag} {{n}}", base_url={url!r}, record=True, store={str(store)!r}
-                )
-        asyncio.run(main())
-        """
-    )
-
-
-def test_two_processes_recording_at_once_lose_nothing(tmp_path: Path) -> None:
+def test_two_kernels_recording_at_once_lose_nothing(tmp_path: Path) -> None:
     store = tmp_path / "store.sqlite3"
     with ServerThread(token_rate=300, first_token_latency=0) as server:
         url = f"{server.url}/with/words=40/v1"  # short answers: many writes in a few seconds
-        writers = [
-            subprocess.Popen([sys.executable, "-c", _recorder_script(store, url, 25, tag)])
-            for tag in ("first", "second")
-        ]
-        assert [writer.wait(timeout=120) for writer in writers] == [0, 0]
+        code = (
+            "import asyncio, ipyllm\n"
+            "async def record(tag):\n"
+            "    for n in range(25):\n"
+            f"        await ipyllm.achat(f'{{tag}} {{n}}', base_url={url!r}, record=True,\n"
+            f"                           store={str(store)!r})\n"
+            "recording = asyncio.ensure_future(record({tag!r}))\n"
+        )
+        with running_kernel() as first, running_kernel() as second:
+            first.run(code.replace("{tag!r}", "'first'"))
+            second.run(code.replace("{tag!r}", "'second'"))  # both record in the background
+            for kernel in (first, second):
+                deadline = time.monotonic() + 60
+                while kernel.evaluate("recording.done()") != "True":
+                    assert time.monotonic() < deadline
+                    time.sleep(0.1)
+                assert kernel.evaluate("recording.exception()") == "None"
     assert Store(store).count_exchanges() == 50
 
 
