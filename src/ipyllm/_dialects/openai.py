@@ -55,8 +55,8 @@ def _error_event(error: Any) -> ErrorEvent:
     )
 
 
-class OpenAIChatParser(Parser):
-    provider = "openai"
+class _ChunkParser(Parser):
+    """Chat and legacy completion chunks: data events, choices, usage, then [DONE]."""
 
     def parse(self, event: ServerSentEvent) -> list[Event]:
         if event.data == "[DONE]":
@@ -69,15 +69,7 @@ class OpenAIChatParser(Parser):
         for choice in as_list(chunk.get("choices")):  # empty on usage-only and Azure chunks
             if type(choice) is not dict or choice.get("index", 0) != 0:
                 continue  # n > 1 is not supported: follow the first choice
-            delta = choice.get("delta")
-            if type(delta) is dict:
-                content = delta.get("content")
-                text = [TextDelta(content)] if type(content) is str and content else []
-                if len(delta) > 1 or content is None:  # the hot path is {"content": "..."}
-                    before, after = self._other_deltas(delta)
-                    events += before + text + after
-                else:
-                    events += text
+            events += self._choice_deltas(choice)
             finish = choice.get("finish_reason")
             if type(finish) is str and finish:
                 events.append(Finish(finish))
@@ -85,6 +77,24 @@ class OpenAIChatParser(Parser):
         if type(usage) is dict and usage:
             events.append(_openai_usage(usage))
         return events
+
+    def _choice_deltas(self, choice: dict[str, Any]) -> list[Event]:
+        raise NotImplementedError
+
+
+class OpenAIChatParser(_ChunkParser):
+    provider = "openai"
+
+    def _choice_deltas(self, choice: dict[str, Any]) -> list[Event]:
+        delta = choice.get("delta")
+        if type(delta) is not dict:
+            return []
+        content = delta.get("content")
+        text: list[Event] = [TextDelta(content)] if type(content) is str and content else []
+        if len(delta) > 1 or content is None:  # the hot path is {"content": "..."}
+            before, after = self._other_deltas(delta)
+            return before + text + after
+        return text
 
     @staticmethod
     def _other_deltas(delta: dict[str, Any]) -> tuple[list[Event], list[Event]]:
@@ -147,31 +157,12 @@ class OpenAIChat(Dialect):
         return [as_str(as_dict(m).get("id")) for m in as_list(as_dict(body).get("data"))]
 
 
-class OpenAICompletionsParser(Parser):
+class OpenAICompletionsParser(_ChunkParser):
     provider = "openai-completions"
 
-    def parse(self, event: ServerSentEvent) -> list[Event]:
-        if event.data == "[DONE]":
-            self.terminated = True
-            return []
-        chunk = self.load(event)
-        if chunk.get("error"):
-            return [_error_event(chunk["error"])]
-        events: list[Event] = []
-        for choice in as_list(chunk.get("choices")):
-            choice = as_dict(choice)
-            if choice.get("index", 0) != 0:
-                continue
-            text = as_str(choice.get("text"))
-            if text:
-                events.append(TextDelta(text))
-            finish = choice.get("finish_reason")
-            if isinstance(finish, str) and finish:
-                events.append(Finish(finish))
-        usage = chunk.get("usage")
-        if isinstance(usage, dict) and usage:
-            events.append(_openai_usage(usage))
-        return events
+    def _choice_deltas(self, choice: dict[str, Any]) -> list[Event]:
+        text = as_str(choice.get("text"))
+        return [TextDelta(text)] if text else []
 
 
 class OpenAICompletions(OpenAIChat):
