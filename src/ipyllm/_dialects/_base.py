@@ -9,7 +9,7 @@ import httpx
 
 from .._errors import ProtocolError
 from .._json import loads
-from ..events import Event
+from ..events import ErrorEvent, Event
 from ..sse import ServerSentEvent, _snippet
 
 Message = dict[str, Any]
@@ -108,6 +108,24 @@ def as_str(value: Any) -> str:
 
 def as_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def error_event(error: Any, type_key: str = "type") -> ErrorEvent:
+    """An error as a provider reports it: a string, or an object with a message.
+
+    ``type_key`` names the field that classifies it ("type" for OpenAI and Anthropic,
+    "status" for Google).
+    """
+    if isinstance(error, str):
+        return ErrorEvent(message=error or "the server reported an error")
+    error = as_dict(error)
+    code = error.get("code")
+    return ErrorEvent(
+        message=as_str(error.get("message")) or "the server reported an error",
+        type=as_str(error.get(type_key)) or None,
+        code=None if code is None else str(code),
+        raw=error,
+    )
 
 
 def text_of(content: Any) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..events import (
-    ErrorEvent,
     Event,
     Finish,
     ReasoningDelta,
@@ -23,6 +22,7 @@ from ._base import (
     as_int,
     as_list,
     as_str,
+    error_event,
     join_url,
     split_system,
 )
@@ -71,14 +71,7 @@ class AnthropicParser(Parser):
             self.terminated = True
             return []
         if kind == "error":
-            error = as_dict(data.get("error"))
-            return [
-                ErrorEvent(
-                    message=as_str(error.get("message")) or "the server reported an error",
-                    type=as_str(error.get("type")) or None,
-                    raw=error,
-                )
-            ]
+            return [error_event(as_dict(data.get("error")))]
         return []  # ping, content_block_stop, and event types added later
 
     @staticmethod

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from ..events import (
-    ErrorEvent,
     Event,
     Finish,
     ReasoningDelta,
@@ -24,6 +23,7 @@ from ._base import (
     as_int,
     as_list,
     as_str,
+    error_event,
     join_url,
     split_system,
     text_of,
@@ -51,16 +51,7 @@ class GeminiParser(Parser):
     def parse(self, event: ServerSentEvent) -> list[Event]:
         chunk = self.load(event)
         if chunk.get("error"):
-            error = as_dict(chunk["error"])
-            code = error.get("code")
-            return [
-                ErrorEvent(
-                    message=as_str(error.get("message")) or "the server reported an error",
-                    type=as_str(error.get("status")) or None,
-                    code=None if code is None else str(code),
-                    raw=error,
-                )
-            ]
+            return [error_event(chunk["error"], type_key="status")]
         events: list[Event] = []
         candidates = as_list(chunk.get("candidates"))
         candidate = as_dict(candidates[0]) if candidates else {}

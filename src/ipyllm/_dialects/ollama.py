@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from ..events import (
-    ErrorEvent,
     Event,
     Finish,
     ReasoningDelta,
@@ -15,7 +14,18 @@ from ..events import (
     UsageUpdate,
 )
 from ..sse import ServerSentEvent
-from ._base import Dialect, Message, Parser, RequestSpec, as_dict, as_int, as_list, as_str, join_url
+from ._base import (
+    Dialect,
+    Message,
+    Parser,
+    RequestSpec,
+    as_dict,
+    as_int,
+    as_list,
+    as_str,
+    error_event,
+    join_url,
+)
 
 # Request parameters that Ollama takes inside "options", with their OpenAI-style names.
 _OPTION_NAMES = {"max_tokens": "num_predict"}
@@ -38,10 +48,8 @@ class OllamaParser(Parser):
 
     def parse(self, event: ServerSentEvent) -> list[Event]:
         line = self.load(event)
-        error = line.get("error")
-        if error:
-            message = error if isinstance(error, str) else as_str(as_dict(error).get("message"))
-            return [ErrorEvent(message=message or "the server reported an error")]
+        if line.get("error"):
+            return [error_event(line["error"])]
         events: list[Event] = []
         message = as_dict(line.get("message"))
         thinking = as_str(message.get("thinking")) or as_str(line.get("thinking"))

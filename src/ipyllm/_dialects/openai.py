@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..events import (
-    ErrorEvent,
     Event,
     Finish,
     ReasoningDelta,
@@ -24,6 +23,7 @@ from ._base import (
     as_int,
     as_list,
     as_str,
+    error_event,
     join_url,
     text_of,
 )
@@ -42,19 +42,6 @@ def _openai_usage(usage: dict[str, Any]) -> UsageUpdate:
     )
 
 
-def _error_event(error: Any) -> ErrorEvent:
-    if isinstance(error, str):
-        return ErrorEvent(message=error)
-    error = as_dict(error)
-    code = error.get("code")
-    return ErrorEvent(
-        message=as_str(error.get("message")) or "the server reported an error",
-        type=as_str(error.get("type")) or None,
-        code=None if code is None else str(code),
-        raw=error,
-    )
-
-
 class _ChunkParser(Parser):
     """Chat and legacy completion chunks: data events, choices, usage, then [DONE]."""
 
@@ -64,7 +51,7 @@ class _ChunkParser(Parser):
             return []
         chunk = self.load(event)
         if chunk.get("error"):
-            return [_error_event(chunk["error"])]
+            return [error_event(chunk["error"])]
         events: list[Event] = []
         for choice in as_list(chunk.get("choices")):  # empty on usage-only and Azure chunks
             if type(choice) is not dict or choice.get("index", 0) != 0:
@@ -217,7 +204,7 @@ class OpenAIResponsesParser(Parser):
             index = as_int(data.get("output_index")) or 0
             return [ToolCallDelta(index=index, arguments=as_str(data.get("delta")))]
         if kind == "error":  # flat: its "type" names the event, not the error
-            return [_error_event({k: v for k, v in data.items() if k != "type"})]
+            return [error_event({k: v for k, v in data.items() if k != "type"})]
         if kind in ("response.completed", "response.incomplete", "response.failed"):
             self.terminated = True
             return self._final(as_dict(data.get("response")), kind)
@@ -226,7 +213,7 @@ class OpenAIResponsesParser(Parser):
     def _final(self, response: dict[str, Any], kind: str) -> list[Event]:
         events: list[Event] = []
         if response.get("error"):
-            events.append(_error_event(response["error"]))
+            events.append(error_event(response["error"]))
         status = as_str(response.get("status")) or kind.removeprefix("response.")
         events.append(Finish(status))
         usage = response.get("usage")
