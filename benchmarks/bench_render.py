@@ -13,9 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ipyllm._highlight import highlight_code
-from ipyllm._markdown import StreamingMarkdown, render_markdown
-from ipyllm._sanitize import sanitize_html
+from ipyllm.render import StreamingMarkdown, highlight_code, render_markdown, sanitize_html
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "corpus" / "answers"
 DELTA_CHARS = 4  # 20,000 characters -> 5,000 deltas

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from bench_render import build_answer
-from ipyllm._markdown import StreamingMarkdown
+from ipyllm.render import StreamingMarkdown
 
 KERNEL_CODE = """
 import asyncio, time

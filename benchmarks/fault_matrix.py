@@ -30,8 +30,11 @@ from tests.test_faults import (  # noqa: E402
     table,
 )
 
-from ipyllm._demo import demo_answer, demo_tokens  # noqa: E402
-from ipyllm.server import ServerThread  # noqa: E402
+from ipyllm.server import (  # noqa: E402
+    ServerThread,
+    demo_answer,
+    demo_tokens,
+)
 
 INTRO = """\
 # Fault matrix

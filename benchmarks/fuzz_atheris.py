@@ -27,9 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the properties are the test suite's own
 
 with atheris.instrument_imports(include=["ipyllm"]):
-    from ipyllm import IpyllmError, ProtocolError
-    from ipyllm._dialects import get_dialect
-    from ipyllm._transcript import Transcript
+    from ipyllm import IpyllmError, ProtocolError, Transcript
+    from ipyllm.dialects import get_dialect
     from ipyllm.events import TextDelta
     from ipyllm.ndjson import LineDecoder
     from ipyllm.sse import ServerSentEvent, SSEDecoder

@@ -20,10 +20,9 @@ from ipyllm import (
     StalledError,
     TruncatedError,
 )
-from ipyllm._config import resolve
-from ipyllm._demo import demo_answer
+from ipyllm.client import resolve
 from ipyllm.events import Finish, RawEvent, TextDelta, UsageUpdate
-from ipyllm.server import TeachingServer
+from ipyllm.server import TeachingServer, demo_answer
 
 from .conftest import base_url_for
 
@@ -149,7 +148,7 @@ async def test_401_fails_at_once_naming_the_variable(server: TeachingServer, pro
     error = await run(answer)
     assert isinstance(error, AuthenticationError)
     assert len([r for r in server.app.log if r["event"] == "request"]) == 1
-    variable = ipyllm._dialects.get_dialect(provider).api_key_env
+    variable = ipyllm.dialects.get_dialect(provider).api_key_env
     if variable:
         assert variable in str(error)
     assert "sk-test-canary" not in str(error) and "sk-test-canary" not in repr(error)

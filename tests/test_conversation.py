@@ -7,16 +7,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from ipyllm._interpolate import InterpolationError, interpolate
-from ipyllm._session import (
+from ipyllm import InterpolationError, Transcript
+from ipyllm.conversation import (
     Session,
     Turn,
     context_window,
     estimate_tokens,
     history_messages,
+    interpolate,
     prompt_budget,
 )
-from ipyllm._transcript import Transcript
 from ipyllm.events import TextDelta
 
 

@@ -26,9 +26,8 @@ import pytest
 
 import ipyllm
 from ipyllm import ChatView, render_markdown
-from ipyllm._demo import demo_answer, demo_tokens
-from ipyllm._dialects import get_dialect
-from ipyllm.server import ServerThread
+from ipyllm.dialects import get_dialect
+from ipyllm.server import ServerThread, demo_answer, demo_tokens
 
 from .conftest import base_url_for
 

@@ -30,13 +30,11 @@ from ipyllm import (
     IpyllmError,
     ProtocolError,
     StreamError,
+    Transcript,
     render_markdown,
 )
-from ipyllm._client import Stream, _retry_after
-from ipyllm._dialects import get_dialect
-from ipyllm._static import extras_html
-from ipyllm._status import status_line
-from ipyllm._transcript import Transcript
+from ipyllm.client import Stream, retry_after
+from ipyllm.dialects import get_dialect
 from ipyllm.events import (
     ErrorEvent,
     Event,
@@ -48,6 +46,7 @@ from ipyllm.events import (
     UsageUpdate,
 )
 from ipyllm.ndjson import NDJSONDecoder
+from ipyllm.render import extras_html, status_line
 from ipyllm.sse import ServerSentEvent, SSEDecoder
 
 DIALECTS = ["openai", "openai-completions", "openai-responses", "anthropic", "ollama", "gemini"]
@@ -580,7 +579,7 @@ def test_deep_json_anywhere_in_a_response_is_a_clear_error(
 def test_any_retry_after_header_gives_a_usable_delay_or_none(value: str) -> None:
     value = "".join(c for c in value if " " <= c <= "~")
     for name in ("retry-after", "retry-after-ms"):
-        delay = _retry_after(httpx.Headers({name: value}))
+        delay = retry_after(httpx.Headers({name: value}))
         assert delay is None or (delay >= 0 and not math.isnan(delay))
 
 

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from ipyllm._demo import demo_answer
-from ipyllm.server import ServerThread
+from ipyllm.server import ServerThread, demo_answer
 
 from .kernels import Kernel, running_kernel
 

@@ -19,8 +19,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from ipyllm._demo import demo_answer
-from ipyllm.server import ServerThread
+from ipyllm.server import ServerThread, demo_answer
 
 from .kernels import Kernel, kernel_names, running_kernel
 

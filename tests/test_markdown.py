@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from ipyllm._markdown import (
+from ipyllm.render._markdown import (  # moving to public names: see the render split
     STYLESHEET,
     StreamingMarkdown,
     gfm_autolink_plugin,

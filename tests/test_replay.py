@@ -18,7 +18,7 @@ import pytest
 from nbclient import NotebookClient
 
 import ipyllm
-from ipyllm._store import Store
+from ipyllm.client.store import Store
 from ipyllm.events import RawEvent
 from ipyllm.server import ServerThread, TeachingServer
 

@@ -6,8 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ipyllm._markdown import StreamingMarkdown, render_markdown
-from ipyllm._sanitize import sanitize_html
+from ipyllm.render import StreamingMarkdown, render_markdown, sanitize_html
 
 from .safety import PAYLOADS, assert_safe, violations
 

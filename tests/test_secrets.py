@@ -34,8 +34,8 @@ import pytest
 
 import ipyllm
 from ipyllm import AuthenticationError, ChatView, ProviderError
-from ipyllm._dialects import get_dialect
-from ipyllm._static import provenance, static_bundle
+from ipyllm.dialects import get_dialect
+from ipyllm.render import provenance, static_bundle
 from ipyllm.server import ServerThread
 
 from . import kernels

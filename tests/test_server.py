@@ -15,8 +15,16 @@ from typing import Any
 import httpx
 import pytest
 
-from ipyllm._demo import DEMO_MODELS, demo_answer, demo_reasoning, demo_tokens
-from ipyllm.server import DemoTransport, ServerThread, TeachingApp, TeachingServer
+from ipyllm.server import (
+    DEMO_MODELS,
+    DemoTransport,
+    ServerThread,
+    TeachingApp,
+    TeachingServer,
+    demo_answer,
+    demo_reasoning,
+    demo_tokens,
+)
 
 from .conftest import FIXTURES
 

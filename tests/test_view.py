@@ -249,8 +249,8 @@ async def test_sdk_objects_are_shown_like_their_wire_form(sent: list) -> None:
 
 
 def test_the_static_copy_keeps_a_height_limit_but_only_a_css_length() -> None:
-    from ipyllm._static import static_bundle
-    from ipyllm._transcript import Transcript
+    from ipyllm import Transcript
+    from ipyllm.render import static_bundle
 
     transcript = Transcript(provider="demo", model="demo")
     transcript.start()

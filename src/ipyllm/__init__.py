@@ -12,37 +12,74 @@ From Python (anywhere asyncio runs)::
     async for event in ipyllm.stream("Hi", provider="openai"):
         ...
     view = ipyllm.ChatView(); display(view); await view.stream(some_async_iterable)
+
+Data flows one way, one layer per package: bytes -> events (``sse``, ``ndjson``)
+-> deltas (``dialects``) -> transcript (``client``, its only writer) -> HTML
+(``render``) -> views (``views``, sinks); ``runner`` drives any source into any
+sink and owns Stop; ``chat`` is the API and ``magic`` a thin shell over it.
+The widget and magic layers load on first use, so ``achat`` pays no widget import.
 """
 
 from __future__ import annotations
 
-from ._chat import ChatResult, chat, stop_all
-from ._client import Stream, achat, list_models, stream
-from ._errors import (
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+from .client import Stream, achat, list_models, stream
+from .errors import (
     AuthenticationError,
     ConfigurationError,
     ConnectError,
     HTTPStatusError,
+    InterpolationError,
     IpyllmError,
     ProtocolError,
     ProviderError,
     RateLimitError,
+    ReplayMissError,
     StalledError,
+    StoreError,
     StreamError,
     TruncatedError,
 )
-from ._markdown import StreamingMarkdown, render_markdown
-from ._transcript import ToolCall, Transcript, Usage
-from ._version import __version__
-from ._view import ChatView
+from .options import Options
+from .transcript import ToolCall, Transcript, Usage
+
+if TYPE_CHECKING:
+    from ._chat import ChatResult, ChatView, chat, stop_all
+    from .render import StreamingMarkdown, render_markdown
+
+# Loaded on first use (PEP 562): name -> the module that defines it.
+_LAZY = {
+    "ChatResult": "._chat",
+    "ChatView": "._chat",
+    "chat": "._chat",
+    "stop_all": "._chat",
+    "StreamingMarkdown": ".render",
+    "render_markdown": ".render",
+}
 
 last: ChatResult | None = None
 """The most recent answer started by %%chat."""
 
 
-def load_ipython_extension(shell: object) -> None:
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ipyllm' has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+def load_ipython_extension(shell: Any) -> None:
     """``%load_ext ipyllm``: register the %%chat and %chat magics."""
-    from ._magic import load_ipython_extension as load
+    from .magic import load_ipython_extension as load
 
     load(shell)
 
@@ -54,11 +91,15 @@ __all__ = [
     "ConfigurationError",
     "ConnectError",
     "HTTPStatusError",
+    "InterpolationError",
     "IpyllmError",
+    "Options",
     "ProtocolError",
     "ProviderError",
     "RateLimitError",
+    "ReplayMissError",
     "StalledError",
+    "StoreError",
     "Stream",
     "StreamError",
     "StreamingMarkdown",

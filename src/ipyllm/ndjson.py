@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from ._errors import ProtocolError
 from ._json import loads
-from .sse import _snippet
+from ._text import snippet
+from .errors import ProtocolError
 
 __all__ = ["LineDecoder", "NDJSONDecoder"]
 
@@ -88,7 +88,7 @@ class NDJSONDecoder:
                 if objects:
                     return objects  # hand back the good ones first; the bad line raises next
                 self._queue.popleft()
-                raise ProtocolError(f"a line of the stream is not JSON: {_snippet(line)}") from exc
+                raise ProtocolError(f"a line of the stream is not JSON: {snippet(line)}") from exc
             self._queue.popleft()
             objects.append(obj)
         return objects

@@ -19,8 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ._errors import ProtocolError
 from ._json import loads
+from ._text import snippet
+from .errors import ProtocolError
 
 _BOM = b"\xef\xbb\xbf"
 
@@ -48,7 +49,7 @@ class ServerSentEvent:
             return loads(self.data)
         except ValueError as exc:
             raise ProtocolError(
-                f"event {self.event!r} does not carry JSON: {_snippet(self.data)}"
+                f"event {self.event!r} does not carry JSON: {snippet(self.data)}"
             ) from exc
 
 
@@ -154,8 +155,3 @@ class SSEDecoder:
             id=self.last_event_id,
             retry=self.retry,
         )
-
-
-def _snippet(text: str, limit: int = 80) -> str:
-    text = text if len(text) <= limit else text[:limit] + "…"
-    return repr(text)

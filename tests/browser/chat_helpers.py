@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ipyllm._style import STYLESHEET
+from ipyllm.render import STYLESHEET
 from tests.browser.harness import (
     OUTPUT,
     PANEL,

@@ -24,9 +24,8 @@ from typing import TYPE_CHECKING
 import pytest
 import pytest_asyncio
 
-from ipyllm._demo import demo_answer
-from ipyllm._style import STYLESHEET
-from ipyllm.server import ServerThread
+from ipyllm.render import STYLESHEET
+from ipyllm.server import ServerThread, demo_answer
 from tests.browser.chat_helpers import (
     ChatNotebook,
     ChatState,

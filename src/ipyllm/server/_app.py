@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ipyllm._demo import DEMO_MODELS, demo_answer, demo_reasoning, demo_tokens
 from ipyllm.server._anthropic import AnthropicMessages
+from ipyllm.server._demo import DEMO_MODELS, demo_answer, demo_reasoning, demo_tokens
 from ipyllm.server._errors import CAPTIVE_PORTAL_PAGE, reason_phrase
 from ipyllm.server._formats import Dialect, Event, Generation, Prompt, RequestError
 from ipyllm.server._gemini import Gemini

@@ -30,8 +30,8 @@ from markdown_it.utils import EnvType, OptionsDict
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 from mdit_py_plugins.tasklists import tasklists_plugin
 
-from ipyllm._highlight import PYGMENTS_CSS, highlight_code
-from ipyllm._sanitize import MATHJAX_IGNORE_CLASSES, sanitize_html
+from ._highlight import PYGMENTS_CSS, highlight_code
+from ._sanitize import MATHJAX_IGNORE_CLASSES, sanitize_html
 
 try:
     from mdit_py_plugins.gfm_autolink import gfm_autolink_plugin

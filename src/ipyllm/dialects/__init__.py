@@ -1,9 +1,15 @@
-"""Provider dialects: each builds its requests and maps its stream to normalized events."""
+"""Layer 2, provider dialects: each builds its requests and maps its wire events to deltas.
+
+A dialect knows one provider's request body, URL, headers and stream format, and
+nothing about sockets: a :class:`Parser` turns decoded wire events (SSE events or
+NDJSON lines) into the normalized events of :mod:`ipyllm.events`. A new provider
+is a new module here, registered in ``DIALECTS``.
+"""
 
 from __future__ import annotations
 
-from .._errors import ConfigurationError
-from ._base import Dialect, Message, Parser, RequestSpec
+from ..errors import ConfigurationError
+from ._base import Dialect, Message, Parser, RequestSpec, WireEvent
 from .anthropic import Anthropic
 from .demo import Demo
 from .gemini import Gemini
@@ -32,4 +38,12 @@ def get_dialect(name: str) -> Dialect:
         raise ConfigurationError(f"unknown provider {name!r}; choose one of: {known}") from None
 
 
-__all__ = ["DIALECTS", "Dialect", "Message", "Parser", "RequestSpec", "get_dialect"]
+__all__ = [
+    "DIALECTS",
+    "Dialect",
+    "Message",
+    "Parser",
+    "RequestSpec",
+    "WireEvent",
+    "get_dialect",
+]

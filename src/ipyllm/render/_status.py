@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._transcript import Transcript
+from ..transcript import Transcript
 
 # Finish values that mean the answer was cut short by a token limit.
 _CUT_BY_LIMIT = {"length", "max_tokens", "MAX_TOKENS", "incomplete"}

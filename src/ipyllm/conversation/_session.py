@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._transcript import Transcript
+from ..transcript import Transcript
 
 Message = dict[str, Any]
 

@@ -10,7 +10,7 @@ from functools import cache
 
 import nh3
 
-from ipyllm._highlight import PYGMENTS_CLASSES
+from ._highlight import PYGMENTS_CLASSES
 
 ALLOWED_URL_SCHEMES = frozenset({"http", "https", "mailto"})
 

@@ -12,9 +12,9 @@ import json
 import re
 from typing import Any
 
+from .._version import __version__
+from ..transcript import Transcript
 from ._status import status_line
-from ._transcript import Transcript
-from ._version import __version__
 
 # A height from %config; anything else is left out rather than written into a style.
 _CSS_LENGTH = re.compile(r"\d+(\.\d+)?(px|em|rem|ex|ch|vh|%)")

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 import httpx
 
-from .._errors import ProtocolError
 from .._json import loads
+from .._text import snippet
+from ..errors import ProtocolError
 from ..events import ErrorEvent, Event
-from ..sse import ServerSentEvent, _snippet
 
 Message = dict[str, Any]
 
@@ -25,6 +25,16 @@ class RequestSpec:
     json: dict[str, Any] | None = None
 
 
+class WireEvent(Protocol):
+    """One framed unit of a stream: an SSE event, or an NDJSON line (``event`` "message")."""
+
+    @property
+    def data(self) -> str: ...
+
+    @property
+    def event(self) -> str: ...
+
+
 class Parser:
     """Maps one stream's wire events to normalized events; one instance per stream.
 
@@ -37,21 +47,21 @@ class Parser:
     def __init__(self) -> None:
         self.terminated = False
 
-    def parse(self, event: ServerSentEvent) -> list[Event]:
+    def parse(self, event: WireEvent) -> list[Event]:
         raise NotImplementedError
 
-    def load(self, event: ServerSentEvent) -> dict[str, Any]:
+    def load(self, event: WireEvent) -> dict[str, Any]:
         """The event's data as a JSON object, or a clear ProtocolError."""
         try:
             obj = loads(event.data)
         except ValueError:
             raise ProtocolError(
-                f"{self.provider} sent malformed JSON in a stream event: {_snippet(event.data)}"
+                f"{self.provider} sent malformed JSON in a stream event: {snippet(event.data)}"
             ) from None
         if not isinstance(obj, dict):
             raise ProtocolError(
                 f"{self.provider} sent a stream event that is not a JSON object: "
-                f"{_snippet(event.data)}"
+                f"{snippet(event.data)}"
             )
         return obj
 

@@ -19,7 +19,7 @@ from .events import (
 )
 
 if TYPE_CHECKING:
-    from ._errors import StreamError
+    from .errors import StreamError
 
 Status = Literal["pending", "streaming", "done", "stopped", "error"]
 

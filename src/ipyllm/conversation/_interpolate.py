@@ -13,17 +13,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ._errors import ConfigurationError
+from ..errors import InterpolationError
 
 _PLACEHOLDER = re.compile(
     r"\{\{|\}\}"  # escaped braces
     r"|\{([A-Za-z_]\w*)((?:\.[A-Za-z_]\w*|\[[^\[\]{}]*\])*)\}"
 )
 _ACCESS = re.compile(r"\.([A-Za-z_]\w*)|\[([^\[\]{}]*)\]")
-
-
-class InterpolationError(ConfigurationError):
-    """A placeholder names a variable but cannot be filled in."""
 
 
 def interpolate(prompt: str, namespace: Mapping[str, Any]) -> str:

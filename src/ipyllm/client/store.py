@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._errors import ConfigurationError
-from ._transcript import Transcript
+from ..errors import StoreError
+from ..transcript import Transcript
 
 DEFAULT_PATH = Path(".ipyllm") / "store.sqlite3"
 
@@ -59,10 +59,6 @@ CREATE TABLE IF NOT EXISTS turns (
 );
 CREATE INDEX IF NOT EXISTS turns_by_time ON turns (created);
 """
-
-
-class StoreError(ConfigurationError):
-    """The store cannot be used (corrupt, locked, unwritable); the notebook goes on without it."""
 
 
 def default_store_path() -> Path:

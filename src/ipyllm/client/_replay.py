@@ -15,16 +15,12 @@ from typing import Any
 
 import httpx
 
-from ._errors import ConfigurationError
-from ._store import Recording, Store, StoreError
-from ._transcript import Transcript
+from ..errors import StoreError
+from ..transcript import Transcript
+from .store import Recording, Store
 
 # Framing headers describe the original connection, not the bytes we serve again.
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive"}
-
-
-class ReplayMissError(ConfigurationError):
-    """Replay was asked for, but the store holds no recording of this request."""
 
 
 @dataclass

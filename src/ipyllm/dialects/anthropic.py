@@ -12,12 +12,12 @@ from ..events import (
     ToolCallDelta,
     UsageUpdate,
 )
-from ..sse import ServerSentEvent
 from ._base import (
     Dialect,
     Message,
     Parser,
     RequestSpec,
+    WireEvent,
     as_dict,
     as_int,
     as_list,
@@ -38,7 +38,7 @@ class AnthropicParser(Parser):
         super().__init__()
         self._usage: dict[str, Any] = {}
 
-    def parse(self, event: ServerSentEvent) -> list[Event]:
+    def parse(self, event: WireEvent) -> list[Event]:
         data = self.load(event)
         kind = as_str(data.get("type")) or event.event
         if kind == "content_block_delta":

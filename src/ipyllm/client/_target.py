@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from ._dialects import DIALECTS, Dialect, get_dialect
-from ._errors import ConfigurationError
+from ..dialects import DIALECTS, Dialect, get_dialect
+from ..errors import ConfigurationError
 
 # With no provider named, the first of these whose key is set picks the provider.
 _DETECTION_ORDER = ("openai", "anthropic", "gemini")

@@ -13,12 +13,12 @@ from ..events import (
     ToolCallDelta,
     UsageUpdate,
 )
-from ..sse import ServerSentEvent
 from ._base import (
     Dialect,
     Message,
     Parser,
     RequestSpec,
+    WireEvent,
     as_dict,
     as_int,
     as_list,
@@ -46,7 +46,7 @@ class OllamaParser(Parser):
         super().__init__()
         self._tool_calls = 0
 
-    def parse(self, event: ServerSentEvent) -> list[Event]:
+    def parse(self, event: WireEvent) -> list[Event]:
         line = self.load(event)
         if line.get("error"):
             return [error_event(line["error"])]

@@ -13,12 +13,12 @@ from ..events import (
     ToolCallDelta,
     UsageUpdate,
 )
-from ..sse import ServerSentEvent
 from ._base import (
     Dialect,
     Message,
     Parser,
     RequestSpec,
+    WireEvent,
     as_dict,
     as_int,
     as_list,
@@ -45,7 +45,7 @@ def _openai_usage(usage: dict[str, Any]) -> UsageUpdate:
 class _ChunkParser(Parser):
     """Chat and legacy completion chunks: data events, choices, usage, then [DONE]."""
 
-    def parse(self, event: ServerSentEvent) -> list[Event]:
+    def parse(self, event: WireEvent) -> list[Event]:
         if event.data == "[DONE]":
             self.terminated = True
             return []
@@ -179,7 +179,7 @@ class OpenAICompletions(OpenAIChat):
 class OpenAIResponsesParser(Parser):
     provider = "openai-responses"
 
-    def parse(self, event: ServerSentEvent) -> list[Event]:
+    def parse(self, event: WireEvent) -> list[Event]:
         data = self.load(event)
         kind = as_str(data.get("type")) or event.event
         if kind == "response.output_text.delta":

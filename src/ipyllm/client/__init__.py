@@ -1,0 +1,38 @@
+"""Layer 4, the HTTP client: requests out, normalized deltas in, one Transcript per answer.
+
+The client is the only writer of a :class:`~ipyllm.Transcript`: :class:`Stream`
+for an answer read from a server, :class:`SourceStream` for any other async stream.
+Its private modules each hold one concern: target resolution (``_target``),
+retries (``_retry``), error bodies (``_responses``), framing (``_framing``), the
+stream itself (``_stream``), record and replay as httpx transports (``_replay``,
+``_store``). A new transport (a browser's fetch, say) is an ``httpx`` transport
+chosen here.
+"""
+
+from __future__ import annotations
+
+from ._api import achat, list_models, normalize_messages, stream
+from ._framing import FramingDecoder, JSONLine
+from ._responses import error_details
+from ._retry import retry_after
+from ._sources import Source, SourceStream, as_source, to_events
+from ._stream import Stream
+from ._target import Target, resolve
+
+__all__ = [
+    "FramingDecoder",
+    "JSONLine",
+    "Source",
+    "SourceStream",
+    "Stream",
+    "Target",
+    "achat",
+    "as_source",
+    "error_details",
+    "list_models",
+    "normalize_messages",
+    "resolve",
+    "retry_after",
+    "stream",
+    "to_events",
+]

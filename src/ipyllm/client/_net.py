@@ -1,0 +1,50 @@
+"""Small network helpers shared by the client's modules."""
+
+from __future__ import annotations
+
+import ssl
+from contextlib import aclosing
+from functools import cache
+
+import httpx
+
+from .._text import snippet
+
+
+@cache
+def ssl_context() -> ssl.SSLContext:
+    # Loading CA certificates costs milliseconds; share one context across clients.
+    return ssl.create_default_context()
+
+
+def origin(url: str) -> str:
+    """``scheme://host:port`` of a URL: what names a server in a message."""
+    parsed = httpx.URL(url)
+    return f"{parsed.scheme}://{parsed.netloc.decode('ascii', 'replace')}"
+
+
+def describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def text_of(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
+async def read_some(response: httpx.Response, limit: int) -> bytes:
+    """Up to ``limit`` bytes of a response body; a body cut short still says something."""
+    body = bytearray()
+    try:
+        async with aclosing(response.aiter_bytes()) as chunks:
+            async for chunk in chunks:
+                body += chunk
+                if len(body) >= limit:
+                    break
+    except httpx.TransportError:
+        pass
+    return bytes(body[:limit])
+
+
+def snippet_of(body: bytes) -> str:
+    """A short quoted excerpt of a response body."""
+    return snippet(text_of(body))

@@ -1,0 +1,121 @@
+"""Reading what a server said when it did not send the stream asked for.
+
+An error status, a JSON error document, an HTML page from a proxy, or an error
+inside the stream: each becomes one typed error with the server's own words, the
+key redacted, and the transcript attached where it is raised.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+import httpx
+
+from .._redact import redact
+from .._text import snippet
+from ..errors import AuthenticationError, HTTPStatusError, ProviderError, RateLimitError
+from ..events import ErrorEvent
+from ..transcript import Transcript
+from ._net import read_some, text_of
+from ._retry import retry_after
+from ._target import Target
+
+ERROR_BODY_LIMIT = 64 * 1024
+
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TAGS = re.compile(r"<[^>]+>")
+
+
+@dataclass(slots=True)
+class ErrorDetails:
+    """The message, type and code a server gave, whatever envelope it used."""
+
+    message: str | None
+    type: str | None = None
+    code: str | None = None
+
+
+def error_details(body: bytes, content_type: str) -> ErrorDetails:
+    """The server's own words from an error body: OpenAI, Anthropic, Google, Ollama or HTML."""
+    if not body.strip():
+        return ErrorDetails("(empty body)")
+    if "html" in content_type.lower() or body.lstrip()[:1] == b"<":
+        title = _TITLE.search(body)
+        text = text_of(title.group(1)) if title else _TAGS.sub(" ", text_of(body))
+        return ErrorDetails(f"an HTML page: {snippet(' '.join(text.split()))}")
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json recurses
+        return ErrorDetails(snippet(text_of(body).strip(), 200))
+    if not isinstance(parsed, dict):
+        return ErrorDetails(snippet(text_of(body).strip(), 200))
+    error = parsed.get("error", parsed)
+    if isinstance(error, str):  # Ollama
+        return ErrorDetails(error)
+    if not isinstance(error, dict):
+        return ErrorDetails(snippet(text_of(body).strip(), 200))
+    message = error.get("message") or parsed.get("message") or parsed.get("detail")
+    kind = error.get("type") or error.get("status")  # OpenAI and Anthropic; Google
+    code = error.get("code")
+    return ErrorDetails(
+        message if isinstance(message, str) else snippet(text_of(body).strip(), 200),
+        kind if isinstance(kind, str) else None,
+        None if code is None else str(code),
+    )
+
+
+async def status_error(
+    target: Target, response: httpx.Response, transcript: Transcript | None = None
+) -> HTTPStatusError:
+    """A typed error with the server's own words, from an error response (which it closes)."""
+    body = await read_some(response, ERROR_BODY_LIMIT)
+    await response.aclose()
+    provider, status = target.provider, response.status_code
+    details = error_details(body, response.headers.get("content-type", ""))
+    server_message = redact(details.message, target.api_key) if details.message else None
+    wait = retry_after(response.headers)
+    said = f": {server_message.rstrip('.')}." if server_message else "."
+    heading = f"HTTP {status}" + (f" {response.reason_phrase}" if response.reason_phrase else "")
+    error_class: type[HTTPStatusError] = HTTPStatusError
+    if status in (401, 403):
+        error_class = AuthenticationError
+        env = target.dialect.api_key_env
+        hint = f" Check the API key: set {env} or pass api_key=..." if env else ""
+        message = f"{provider} refused the request ({heading}){said}{hint}"
+    elif status == 429:
+        error_class = RateLimitError
+        when = f" Retry after {wait:g} s." if wait is not None else " Try again later."
+        message = f"{provider} is rate limiting requests ({heading}){said}{when}"
+    else:
+        message = f"{provider} answered {heading}{said}"
+    return error_class(
+        message,
+        status_code=status,
+        server_message=server_message,
+        error_type=details.type,
+        error_code=details.code,
+        retry_after=wait,
+        provider=provider,
+        transcript=transcript,
+    )
+
+
+def provider_error(
+    provider: str,
+    event: ErrorEvent,
+    transcript: Transcript | None,
+    *,
+    mid_stream: bool,
+) -> ProviderError:
+    """The one message for an error a server reported, in a stream or as its whole answer."""
+    kind = f" ({event.type})" if event.type else ""
+    where = " mid-stream" if mid_stream else ""
+    return ProviderError(
+        f"{provider} reported an error{where}{kind}: {event.message}",
+        error_type=event.type,
+        error_code=event.code,
+        provider=provider,
+        transcript=transcript,
+    )

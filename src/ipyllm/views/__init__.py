@@ -1,0 +1,15 @@
+"""Layer 6, views: sinks that show an answer and know nothing about HTTP or tasks.
+
+A view receives a transcript (to read), its events in order and a stop function
+(see :class:`Sink`); the runner drives it. :class:`AnswerView` is the notebook's
+widget; :class:`TerminalSink` prints. A new view is a new class with ``begin``,
+``feed`` and ``end``.
+"""
+
+from __future__ import annotations
+
+from ._answer_view import AnswerView
+from ._sink import Sink
+from ._terminal import TerminalSink
+
+__all__ = ["AnswerView", "Sink", "TerminalSink"]
