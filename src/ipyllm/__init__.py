@@ -17,16 +17,16 @@ Data flows one way, one layer per package: bytes -> events (``sse``, ``ndjson``)
 -> deltas (``dialects``) -> transcript (``client``, its only writer) -> HTML
 (``render``) -> views (``views``, sinks); ``runner`` drives any source into any
 sink and owns Stop; ``chat`` is the API and ``magic`` a thin shell over it.
-The widget and magic layers load on first use, so ``achat`` pays no widget import.
+Every layer loads on first use: ``import ipyllm.sse`` loads the decoder alone, and
+``achat`` pays no widget import.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+import importlib as _importlib
+import typing as _typing
 
 from ._version import __version__
-from .client import Stream, achat, list_models, stream
 from .errors import (
     AuthenticationError,
     ConfigurationError,
@@ -43,15 +43,26 @@ from .errors import (
     StreamError,
     TruncatedError,
 )
-from .options import Options
-from .transcript import ToolCall, Transcript, Usage
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
+    from typing import Any
+
     from ._chat import ChatResult, ChatView, chat, stop_all
+    from .client import Stream, achat, list_models, stream
+    from .options import Options
     from .render import StreamingMarkdown, render_markdown
+    from .transcript import ToolCall, Transcript, Usage
 
 # Loaded on first use (PEP 562): name -> the module that defines it.
 _LAZY = {
+    "Stream": ".client",
+    "achat": ".client",
+    "list_models": ".client",
+    "stream": ".client",
+    "Options": ".options",
+    "ToolCall": ".transcript",
+    "Transcript": ".transcript",
+    "Usage": ".transcript",
     "ChatResult": "._chat",
     "ChatView": "._chat",
     "chat": "._chat",
@@ -68,7 +79,7 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'ipyllm' has no attribute {name!r}")
-    value = getattr(import_module(module, __name__), name)
+    value = getattr(_importlib.import_module(module, __name__), name)
     globals()[name] = value  # later lookups skip this function
     return value
 

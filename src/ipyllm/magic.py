@@ -41,16 +41,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _trait(name: str, spec: OptionSpec) -> TraitType[Any, Any]:
     """The ``%config Chat.<name>`` trait of an option."""
     default = default_value(name)
-    optional = default is None
+    # None means "not chosen": %config must be able to hold it too.
+    settings: dict[str, Any] = {"help": spec.help, "allow_none": default is None}
     trait: TraitType[Any, Any]
     if spec.kind == "str":
-        trait = Unicode(default, allow_none=optional, help=spec.help)
+        trait = Unicode(default, **settings)
     elif spec.kind == "int":
-        trait = Integer(default, allow_none=optional, help=spec.help)
+        trait = Integer(default, **settings)
     elif spec.kind == "float":
-        trait = Float(default, allow_none=optional, help=spec.help)
+        trait = Float(default, **settings)
     elif spec.kind == "bool":
-        trait = Bool(default, allow_none=optional, help=spec.help)
+        trait = Bool(default, **settings)
     elif spec.kind == "dict":
         trait = Dict(help=spec.help)
     elif spec.kind == "choice":
@@ -166,6 +167,7 @@ class ChatMagics(Magics):
 
     # -- asking -----------------------------------------------------------------------
     def _ask(self, prompt: str, args: argparse.Namespace, options: Options) -> None:
+        assert self.shell is not None  # a magic always runs in a shell
         if options.interpolate:
             prompt = interpolate(prompt, self.shell.user_ns)
         session = self._session(options.session, new=args.new)

@@ -140,7 +140,7 @@ def run_blocking(source: Source, sink: Sink) -> Run:
 
     async def main() -> None:
         run._begin()
-        run._task = asyncio.current_task()  # type: ignore[assignment]
+        run._task = asyncio.current_task()
         run._started.set()
         with contextlib.suppress(asyncio.CancelledError):  # stopped: the transcript says so
             await run._pump()
@@ -178,9 +178,9 @@ def stop_all() -> int:
 
 def run_mode(wait: bool | None) -> Mode:
     """How an answer runs here: in the background, blocking in a thread, or printed."""
-    from IPython import get_ipython
+    from IPython.core.getipython import get_ipython
 
-    shell = get_ipython()  # type: ignore[no-untyped-call]
+    shell = get_ipython()
     if shell is None or getattr(shell, "kernel", None) is None:
         return "terminal"  # terminal IPython or plain Python: no widgets, nobody to click
     if wait is None:

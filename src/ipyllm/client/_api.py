@@ -75,9 +75,6 @@ def stream(
     ``raw=True`` also yields each wire event as a :class:`ipyllm.events.RawEvent`.
     Configuration errors raise :class:`ipyllm.ConfigurationError` here, at once.
     """
-    from .store import Store  # sqlite3 is loaded only by those who record or replay
-
-    given_store = store if isinstance(store, Store) else None
     options = resolve_options(
         {
             "provider": provider,
@@ -93,7 +90,7 @@ def stream(
             "record": record,
             "replay": replay,
             "replay_speed": replay_speed,
-            "store": None if store is None or given_store else os.fspath(store),
+            "store": os.fspath(store) if isinstance(store, str | os.PathLike) else None,
         }
     )
     request_params = options.request_params()
@@ -114,10 +111,11 @@ def stream(
     if not (options.replay or options.record):
         return Stream(target, messages, request_params, **settings)
 
+    # sqlite3 is loaded only by those who record or replay
     from ._replay import Recorder, ReplayTransport
-    from .store import request_key
+    from .store import Store, request_key
 
-    the_store = given_store or Store(options.store)
+    the_store = store if isinstance(store, Store) else Store(options.store)
     key = request_key(target.provider, target.model, messages, request_params)
     if options.replay:
         recording = the_store.find_recording(key)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from functools import cache
+from typing import cast
 
 import httpx
 
@@ -35,7 +37,7 @@ async def read_some(response: httpx.Response, limit: int) -> bytes:
     """Up to ``limit`` bytes of a response body; a body cut short still says something."""
     body = bytearray()
     try:
-        async with aclosing(response.aiter_bytes()) as chunks:
+        async with aclosing(body_chunks(response)) as chunks:
             async for chunk in chunks:
                 body += chunk
                 if len(body) >= limit:
@@ -48,3 +50,8 @@ async def read_some(response: httpx.Response, limit: int) -> bytes:
 def snippet_of(body: bytes) -> str:
     """A short quoted excerpt of a response body."""
     return snippet(text_of(body))
+
+
+def body_chunks(response: httpx.Response) -> AsyncGenerator[bytes, None]:
+    """The body's chunks, typed as the generator httpx returns, so it can be closed early."""
+    return cast(AsyncGenerator[bytes, None], response.aiter_bytes())

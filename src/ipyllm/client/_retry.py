@@ -38,7 +38,7 @@ def retry_after(headers: httpx.Headers) -> float | None:
 
 def should_retry(error: HTTPStatusError, headers: httpx.Headers) -> bool:
     """Whether an error status is worth another attempt (the server's own hint first)."""
-    hint = headers.get("x-should-retry", "").lower()
+    hint = str(headers.get("x-should-retry", "")).lower()
     if hint in ("true", "false"):
         return hint == "true"
     if error.error_code == "insufficient_quota":

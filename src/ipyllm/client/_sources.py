@@ -68,8 +68,8 @@ class SourceStream:
                 for event in to_events(item, openai_chunks):
                     if type(event) is ErrorEvent and server_error is None:
                         server_error = event
-                    if type(event) is not RawEvent:
-                        transcript.apply(event)  # type: ignore[arg-type]
+                    if not isinstance(event, RawEvent):
+                        transcript.apply(event)
                     yield event
             if server_error is not None:
                 raise ProviderError(
@@ -83,13 +83,13 @@ class SourceStream:
             transcript.end("error", error)
             raise
         except Exception as exc:  # a foreign source failed: keep the text, say what happened
-            error = StreamError(
+            failure = StreamError(
                 f"the stream failed: {type(exc).__name__}: {exc}",
                 provider=transcript.provider,
                 transcript=transcript,
             )
-            transcript.end("error", error)
-            raise error from exc
+            transcript.end("error", failure)
+            raise failure from exc
         except BaseException:  # cancelled (Stop), closed early, or interrupted
             transcript.end("stopped")
             raise

@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import httpx
 
@@ -32,7 +32,7 @@ from ..errors import (
 from ..events import ErrorEvent, Event, Finish, RawEvent
 from ..transcript import Transcript
 from ._framing import FramingDecoder
-from ._net import describe, origin, read_some, snippet_of, ssl_context
+from ._net import body_chunks, describe, origin, read_some, snippet_of, ssl_context
 from ._responses import ERROR_BODY_LIMIT, error_details, provider_error, status_error
 from ._retry import retry_delay, should_retry
 from ._target import Target
@@ -147,7 +147,7 @@ class Stream:
         try:
             # Closed explicitly: a generator left suspended by the break below
             # would be finalized later, on whatever loop is still around.
-            async with aclosing(response.aiter_bytes()) as chunks:
+            async with aclosing(body_chunks(response)) as chunks:
                 async for chunk in chunks:
                     received += len(chunk)
                     for wire_event in decoder.feed(chunk):
@@ -158,7 +158,7 @@ class Stream:
                             if kind is Finish:
                                 finished = True
                             elif kind is ErrorEvent and server_error is None:
-                                server_error = event  # type: ignore[assignment]
+                                server_error = cast(ErrorEvent, event)
                             transcript.apply(event)
                             yield event
                     if parser.terminated:

@@ -169,13 +169,12 @@ class AnswerView(widgets.VBox):
         self._tick()
 
     def feed(self, event: Event | RawEvent) -> None:
-        kind = type(event)
-        if kind is TextDelta:
-            self._pending_text.append(event.text)  # type: ignore[union-attr]
-        elif kind is ReasoningDelta:
-            self._pending_reasoning.append(event.text)  # type: ignore[union-attr]
-        elif kind is RawEvent:
-            self._add_raw(event)  # type: ignore[arg-type]
+        if isinstance(event, TextDelta):
+            self._pending_text.append(event.text)
+        elif isinstance(event, ReasoningDelta):
+            self._pending_reasoning.append(event.text)
+        elif isinstance(event, RawEvent):
+            self._add_raw(event)
         self._changed()
 
     def end(self, transcript: Transcript) -> None:
