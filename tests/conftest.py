@@ -1,16 +1,18 @@
-"""Shared test fixtures: the wire captures in ../shared/fixtures and the teaching server."""
+"""Shared test fixtures: the wire captures in ../shared/fixtures, the teaching server, widgets."""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ipyllm.server import TeachingServer
+
+from .widgets import Frontend, recording
 
 # The checkout sits next to shared/, on developers' machines and in CI alike.
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
@@ -55,6 +57,13 @@ async def server() -> AsyncIterator[TeachingServer]:
         fixtures_dir=FIXTURES, token_rate=0, first_token_latency=0
     ) as running:
         yield running
+
+
+@pytest.fixture
+def frontend() -> Iterator[Frontend]:
+    """Every widget message the test sends, and the models a frontend would hold from them."""
+    with recording() as recorded:
+        yield recorded
 
 
 @pytest.fixture(autouse=True, scope="session")

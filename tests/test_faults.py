@@ -30,6 +30,7 @@ from ipyllm.dialects import get_dialect
 from ipyllm.server import ServerThread, demo_answer, demo_tokens
 
 from .conftest import base_url_for
+from .widgets import Frontend, recording
 
 DIALECTS = ["openai", "openai-completions", "openai-responses", "anthropic", "ollama", "gemini"]
 QUESTION = "Why is the sky blue?"
@@ -282,10 +283,10 @@ class Result:
     plan: Plan
     outcome: Outcome
     message: str
-    view: dict[str, Any]  # the ChatView's final state, as its widgets hold it
+    view: dict[str, Any]  # the ChatView's final state, as a frontend holds it
 
 
-async def run_cell(server: ServerThread, cell: Cell, cell_plan: Plan) -> Result:
+async def run_cell(server: ServerThread, frontend: Frontend, cell: Cell, cell_plan: Plan) -> Result:
     answer = ipyllm.stream(
         QUESTION,
         provider=cell.dialect,
@@ -309,12 +310,11 @@ async def run_cell(server: ServerThread, cell: Cell, cell_plan: Plan) -> Result:
         requests,
         getattr(error, "status_code", None),
     )
-    shown = "".join(child.value for child in view._body.box.children) + view._tail.value
     state = {
-        "status": view._status.value,
-        "stop_disabled": view._stop_button.disabled,
-        "extras": view._extras.value,
-        "body": shown,
+        "status": frontend.value(view, "ipyllm-status-line"),
+        "stop_disabled": frontend.state(frontend.one(view, "ipyllm-stop"))["disabled"],
+        "extras": frontend.value(view, "ipyllm-extras"),
+        "body": frontend.shown_body(view),
         "error_keeps_transcript": error is None or error.transcript is transcript,
     }
     view.close_all_children()
@@ -325,11 +325,13 @@ async def run_matrix(server: ServerThread, cells: list[Cell] = CELLS) -> list[Re
     references = {d: await reference_events(server.url, d) for d in DIALECTS}
     gate = asyncio.Semaphore(CONCURRENCY)
 
-    async def one(number: int, cell: Cell) -> Result:
+    async def one(frontend: Frontend, number: int, cell: Cell) -> Result:
         async with gate:
-            return await run_cell(server, cell, plan(cell, number, references[cell.dialect]))
+            cell_plan = plan(cell, number, references[cell.dialect])
+            return await run_cell(server, frontend, cell, cell_plan)
 
-    return list(await asyncio.gather(*(one(n, c) for n, c in enumerate(cells))))
+    with recording() as frontend:  # one recording: the cells' views share a frontend
+        return list(await asyncio.gather(*(one(frontend, n, c) for n, c in enumerate(cells))))
 
 
 def describe(outcome: Outcome, full: int) -> str:

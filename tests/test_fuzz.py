@@ -33,7 +33,7 @@ from ipyllm import (
     Transcript,
     render_markdown,
 )
-from ipyllm.client import Stream, retry_after
+from ipyllm.client import retry_after
 from ipyllm.dialects import get_dialect
 from ipyllm.events import (
     ErrorEvent,
@@ -48,6 +48,8 @@ from ipyllm.events import (
 from ipyllm.ndjson import NDJSONDecoder
 from ipyllm.render import extras_html, status_line
 from ipyllm.sse import ServerSentEvent, SSEDecoder
+
+from .widgets import Frontend, recording
 
 DIALECTS = ["openai", "openai-completions", "openai-responses", "anthropic", "ollama", "gemini"]
 KEY = "sk-fuzz-0123456789abcdef"
@@ -501,12 +503,11 @@ def served(draw: st.DrawFn, dialect: str) -> _Served:
 
 
 async def consume(dialect: str, response: _Served, through_view: bool) -> None:
-    transport = httpx.MockTransport(response.handle)
+    def transport(self: Any, base_url: str) -> httpx.MockTransport:
+        return httpx.MockTransport(response.handle)
 
-    def client(self: Stream) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=transport, timeout=5)
-
-    with patch.object(Stream, "_http_client", client):
+    # The dialect's own transport hook, as the in-process demo dialect uses it.
+    with patch.object(type(get_dialect(dialect)), "transport", transport):
         answer = ipyllm.stream(
             "hi", provider=dialect, base_url="http://fuzz.invalid/v1", api_key=KEY,
             max_retries=0, stall_timeout=1,
@@ -514,14 +515,14 @@ async def consume(dialect: str, response: _Served, through_view: bool) -> None:
         received: list[str] = []
         error: IpyllmError | None = None
         if through_view:
-            view = ChatView()
-            transcript = await view.stream(answer)
-            error = transcript.error
-            received.append(transcript.text)
-            shown = "".join(c.value for c in view._body.box.children) + view._tail.value
-            assert shown == render_markdown(transcript.text)
-            assert view._stop_button.disabled
-            view.close_all_children()
+            with recording() as frontend:
+                view = ChatView()
+                transcript = await view.stream(answer)
+                error = transcript.error
+                received.append(transcript.text)
+                assert frontend.shown_body(view) == render_markdown(transcript.text)
+                assert frontend.state(frontend.one(view, "ipyllm-stop"))["disabled"]
+                view.close_all_children()
         else:
             try:
                 async for event in answer:
@@ -583,7 +584,9 @@ def test_any_retry_after_header_gives_a_usable_delay_or_none(value: str) -> None
         assert delay is None or (delay >= 0 and not math.isnan(delay))
 
 
-async def test_tool_call_arguments_nested_too_deep_still_end_the_view_cleanly() -> None:
+async def test_tool_call_arguments_nested_too_deep_still_end_the_view_cleanly(
+    frontend: Frontend,
+) -> None:
     async def source() -> AsyncIterator[Event]:
         yield TextDelta("Calling a tool.")
         yield ToolCallDelta(index=0, id="call_1", name="f", arguments=DEEP)
@@ -591,6 +594,7 @@ async def test_tool_call_arguments_nested_too_deep_still_end_the_view_cleanly() 
 
     view = ChatView()
     transcript = await asyncio.wait_for(view.stream(source()), timeout=10)
-    assert transcript.status == "done" and view._stop_button.disabled
-    assert "[[[" in view._extras.value  # shown as the text that arrived
+    assert transcript.status == "done"
+    assert frontend.state(frontend.one(view, "ipyllm-stop"))["disabled"]
+    assert "[[[" in frontend.value(view, "ipyllm-extras")  # shown as the text that arrived
     view.close_all_children()

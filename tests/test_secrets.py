@@ -40,6 +40,7 @@ from ipyllm.server import ServerThread
 
 from . import kernels
 from .kernels import Kernel, Message
+from .widgets import Frontend
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -138,8 +139,7 @@ class Notebook:
 
     def saved(self) -> str:
         """The notebook file: outputs as a frontend keeps them, and the widget state."""
-        with self.kernel._lock:
-            messages = [m for _, m in self.kernel.messages]
+        messages = every_message(self.kernel)
         cells = []
         for code, reply in self.cells:
             parent = reply["parent_header"]["msg_id"]
@@ -185,6 +185,14 @@ class Notebook:
         }
         nbformat.validate(notebook)
         return nbformat.writes(notebook)
+
+
+def every_message(kernel: Kernel) -> list[Message]:
+    """The iopub messages so far: a copy of the list its reader thread appends to.
+
+    Copying a list is one step under the GIL, so no append is seen half-done.
+    """
+    return [message for _, message in list(kernel.messages)]
 
 
 def widget_state(messages: list[Message]) -> dict[str, Any]:
@@ -281,8 +289,7 @@ def test_no_key_reaches_anything_a_notebook_keeps_or_shows(
     assert "What is streaming?" in saved and "refused the request" in saved
     assert '"state"' in saved and "ButtonModel" in saved  # widget state is in the file
 
-    with kernel._lock:
-        every_message = json.dumps([m for _, m in kernel.messages], default=str)
+    iopub = json.dumps(every_message(kernel), default=str)
     kernel_files = {
         path.name: path.read_bytes().decode("utf-8", "replace")
         for path in workdir.rglob("*")
@@ -292,7 +299,7 @@ def test_no_key_reaches_anything_a_notebook_keeps_or_shows(
     assert kernel_files["kernel-debug.log"], "the kernel's debug log recorded something"
     artifacts = {
         "saved notebook": saved,
-        "iopub messages": every_message,
+        "iopub messages": iopub,
         "shell replies": json.dumps(book.replies, default=str),
         "server log": json.dumps(server.app.log),
         **{f"kernel file {name}": text for name, text in kernel_files.items()},
@@ -318,12 +325,17 @@ def _echoing(status: int, body: str, content_type: str = "application/json") -> 
     return transport
 
 
-def _everything_about(transcript: ipyllm.Transcript, view: ChatView) -> str:
+def _everything_about(transcript: ipyllm.Transcript, view: ChatView, frontend: Frontend) -> str:
     error = transcript.error
     assert error is not None
-    data, metadata = static_bundle(transcript, view._final_html or "", "")
-    widgets = [view._status.value, view._extras.value, view._tail.value]
-    widgets += [child.value for child in view._raw.box.children]
+    data, metadata = static_bundle(transcript, view.final_html or "", "")
+    widgets = [
+        frontend.value(view, "ipyllm-status-line"),
+        frontend.value(view, "ipyllm-extras"),
+        frontend.value(view, "ipyllm-tail"),
+        frontend.joined(frontend.one(view, "ipyllm-raw"), "ipyllm-raw-segment"),
+        json.dumps(frontend.log, default=str),  # and every message sent on the way
+    ]
     return "\n".join(
         [
             str(error),
@@ -353,7 +365,9 @@ def _everything_about(transcript: ipyllm.Transcript, view: ChatView) -> str:
     ],
     ids=["openai-masked", "openai-whole", "anthropic", "gemini", "ollama"],
 )
-async def test_a_401_that_echoes_the_key_is_redacted(provider: str, key: str, message: str) -> None:
+async def test_a_401_that_echoes_the_key_is_redacted(
+    frontend: Frontend, provider: str, key: str, message: str
+) -> None:
     body = json.dumps({"error": {"message": message, "type": "invalid_request_error"}})
     dialect = type(get_dialect(provider))
     with patch.object(dialect, "transport", _echoing(401, body)):
@@ -365,13 +379,14 @@ async def test_a_401_that_echoes_the_key_is_redacted(provider: str, key: str, me
             await ipyllm.list_models(provider, "http://echo.invalid/v1", key)
     assert isinstance(transcript.error, AuthenticationError)
     assert "***" in str(transcript.error)  # the echo is there, masked
-    text = _everything_about(transcript, view) + str(listing.value) + repr(listing.value)
+    text = _everything_about(transcript, view, frontend) + str(listing.value)
+    text += repr(listing.value)
     assert not leaked(text), leaked(text)
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic", "ollama"])
 async def test_an_error_event_that_echoes_the_key_is_redacted_also_in_the_raw_events(
-    provider: str,
+    frontend: Frontend, provider: str
 ) -> None:
     key = ANTHROPIC_KEY  # not key-shaped: only redaction of the key itself hides it
     echo = f"the key {key} was revoked"
@@ -398,11 +413,10 @@ async def test_an_error_event_that_echoes_the_key_is_redacted_also_in_the_raw_ev
                                api_key=key, raw=True)  # fmt: skip
         transcript = await asyncio.wait_for(view.stream(answer), timeout=10)
     assert isinstance(transcript.error, ProviderError) and transcript.text == "Hi"
-    raw_panel = "".join(child.value for child in view._raw.box.children)
+    raw_panel = frontend.joined(frontend.one(view, "ipyllm-raw"), "ipyllm-raw-segment")
     assert "was revoked" in raw_panel  # the raw events are shown, with the key masked
-    assert not leaked(_everything_about(transcript, view)), leaked(
-        _everything_about(transcript, view)
-    )
+    everything = _everything_about(transcript, view, frontend)
+    assert not leaked(everything), leaked(everything)
 
 
 def test_the_canaries_are_what_the_checks_look_for() -> None:

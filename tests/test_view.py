@@ -1,8 +1,10 @@
 """ChatView without a kernel: the widget messages it would send, recorded as sent.
 
-ipywidgets sends through ``comm.create_comm``, which is meant to be replaced; here
-it records every message, so tests see exactly what a frontend would receive. The
-kernel tests (test_magic_kernel.py) cover the same view over a real kernel.
+ipywidgets sends through ``comm.create_comm``, which is meant to be replaced; the
+``frontend`` fixture (tests/widgets.py) records every message and rebuilds what a
+frontend would hold, so tests see exactly what a frontend would receive and click
+as a browser does. The kernel tests (test_magic_kernel.py) cover the same view over
+a real kernel.
 """
 
 from __future__ import annotations
@@ -10,59 +12,19 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
-import comm
 import pytest
-from comm.base_comm import BaseComm
 
 import ipyllm
 from ipyllm import ChatView, ProviderError, render_markdown
 from ipyllm.events import Finish, RawEvent, ReasoningDelta, TextDelta, ToolCallDelta
 
 from .safety import PAYLOADS, violations
+from .widgets import Frontend
 
 FAST_DEMO = "http://demo.ipyllm.invalid/with/rate=0,latency=0/v1"
-
-
-class RecordingComm(BaseComm):
-    log: list[tuple[float, str, str, dict[str, Any]]]
-
-    def publish_msg(self, msg_type: str, data: Any = None, metadata: Any = None,
-                    buffers: Any = None, **keys: Any) -> None:  # fmt: skip
-        self.log.append((time.monotonic(), msg_type, self.comm_id, data or {}))
-
-
-@pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[float, str, str, dict]]]:
-    log: list[tuple[float, str, str, dict[str, Any]]] = []
-
-    def create(**kwargs: Any) -> RecordingComm:
-        recording = RecordingComm.__new__(RecordingComm)
-        recording.log = log
-        RecordingComm.__init__(recording, **kwargs)
-        return recording
-
-    monkeypatch.setattr(comm, "create_comm", create)
-    yield log
-
-
-def values_sent(log: list, widget: Any) -> list[tuple[float, str]]:
-    """(time, value) of every update of ``widget``'s value after it opened, in order."""
-    comm_id = widget.comm.comm_id
-    return [
-        (at, data["state"]["value"])
-        for at, kind, sender, data in log
-        if kind == "comm_msg" and sender == comm_id and "value" in data.get("state", {})
-    ]
-
-
-def shown_body(log: list, view: ChatView) -> str:
-    """The body HTML a frontend shows: the last value of each segment, then the tail."""
-    segments = [values_sent(log, child)[-1][1] for child in view._body.box.children]
-    tail = values_sent(log, view._tail)
-    return "".join(segments) + (tail[-1][1] if tail else "")
 
 
 async def deltas(pieces: list[str], interval: float) -> AsyncIterator[str]:
@@ -76,24 +38,26 @@ ANSWER = "\n\n".join(
 )
 
 
-async def test_fed_a_thousand_deltas_a_second_it_sends_about_twenty_frames(sent: list) -> None:
+async def test_fed_a_thousand_deltas_a_second_it_sends_about_twenty_frames(
+    frontend: Frontend,
+) -> None:
     view = ChatView()
     pieces = [ANSWER[i : i + 2] for i in range(0, len(ANSWER), 2)]
     started = time.monotonic()
     transcript = await view.stream(deltas(pieces, 0.001))
     seconds = time.monotonic() - started
     assert transcript.text == ANSWER
-    frames = values_sent(sent, view._tail)
+    frames = frontend.values_sent(frontend.one(view, "ipyllm-tail"))
     assert len(pieces) / seconds > 300  # the source really was fast
     assert len(frames) <= seconds * 20 + 3
     per_second: dict[int, int] = {}
     for at, _ in frames:
         per_second[int(at - started)] = per_second.get(int(at - started), 0) + 1
     assert max(per_second.values()) <= 22
-    assert shown_body(sent, view) == render_markdown(ANSWER)  # the final state arrived
+    assert frontend.shown_body(view) == render_markdown(ANSWER)  # the final state arrived
 
 
-async def test_the_first_delta_is_drawn_at_once(sent: list) -> None:
+async def test_the_first_delta_is_drawn_at_once(frontend: Frontend) -> None:
     view = ChatView()
 
     async def slow() -> AsyncIterator[str]:
@@ -103,25 +67,29 @@ async def test_the_first_delta_is_drawn_at_once(sent: list) -> None:
 
     task = view.start(slow())
     await asyncio.sleep(0.05)
-    (first, *_) = values_sent(sent, view._tail)
+    (first, *_) = frontend.values_sent(frontend.one(view, "ipyllm-tail"))
     assert "Hello" in first[1]
     await task
-    assert shown_body(sent, view) == render_markdown("Hello world")
+    assert frontend.shown_body(view) == render_markdown("Hello world")
 
 
-async def test_frozen_blocks_are_sent_once_and_bytes_stay_small(sent: list) -> None:
+async def test_frozen_blocks_are_sent_once_and_bytes_stay_small(frontend: Frontend) -> None:
     view = ChatView()
     pieces = [ANSWER[i : i + 3] for i in range(0, len(ANSWER), 3)]
     await view.stream(deltas(pieces, 0.0005))
-    body_bytes = sum(len(json.dumps(data)) for _, kind, sender, data in sent if kind == "comm_msg")
+    body_bytes = sum(
+        len(json.dumps(data)) for _, kind, _, data in frontend.log if kind == "comm_msg"
+    )
     naive = sum(len(render_markdown(ANSWER[: i + 3])) for i in range(0, len(ANSWER), 3))
     assert body_bytes * 10 < naive  # far below re-sending the whole HTML per delta
-    for child in view._body.box.children:  # a full segment is not sent again and again
-        assert len(values_sent(sent, child)) < 40
+    segments = frontend.find(view, "ipyllm-blocks-segment")
+    assert segments
+    for segment in segments:  # a full segment is not sent again and again
+        assert len(frontend.values_sent(segment)) < 40
 
 
 @pytest.mark.parametrize("moment", ["before the first token", "mid-stream", "after the end"])
-async def test_stop_leaves_a_consistent_labelled_state(sent: list, moment: str) -> None:
+async def test_stop_leaves_a_consistent_labelled_state(frontend: Frontend, moment: str) -> None:
     view = ChatView()
     yielded: list[str] = []
 
@@ -138,20 +106,21 @@ async def test_stop_leaves_a_consistent_labelled_state(sent: list, moment: str) 
         await task
     else:
         await asyncio.sleep(0.2)
-    view._stop_button.click()  # what the button's click handler runs
+    stop_button = frontend.one(view, "ipyllm-stop")
+    frontend.click(stop_button)  # the message a browser sends when Stop is clicked
     transcript = await task
     assert transcript.text == "".join(yielded)
     expected = "done" if moment == "after the end" else "stopped"
     assert transcript.status == expected
-    assert view._stop_button.disabled
-    status = values_sent(sent, view._status)[-1][1]
+    assert frontend.state(stop_button)["disabled"]
+    status = frontend.value(view, "ipyllm-status-line")
     assert expected in status
-    assert shown_body(sent, view) == render_markdown(transcript.text)
+    assert frontend.shown_body(view) == render_markdown(transcript.text)
     if moment == "before the first token":
         assert transcript.text == "" and "partial answer kept" in status
 
 
-async def test_an_error_keeps_the_partial_answer_above_the_message(sent: list) -> None:
+async def test_an_error_keeps_the_partial_answer_above_the_message(frontend: Frontend) -> None:
     view = ChatView()
 
     async def failing() -> AsyncIterator[str]:
@@ -161,22 +130,22 @@ async def test_an_error_keeps_the_partial_answer_above_the_message(sent: list) -
 
     transcript = await view.stream(failing())
     assert transcript.status == "error" and transcript.text == "Half an answer"
-    assert "the model crashed" in values_sent(sent, view._extras)[-1][1]
-    assert "failed" in values_sent(sent, view._status)[-1][1]
-    assert shown_body(sent, view) == render_markdown("Half an answer")
+    assert "the model crashed" in frontend.value(view, "ipyllm-extras")
+    assert "failed" in frontend.value(view, "ipyllm-status-line")
+    assert frontend.shown_body(view) == render_markdown("Half an answer")
 
 
-async def test_an_ipyllm_stream_keeps_its_own_transcript(sent: list) -> None:
+async def test_an_ipyllm_stream_keeps_its_own_transcript(frontend: Frontend) -> None:
     view = ChatView(events=True)
     answer = ipyllm.stream("Hello", provider="demo", base_url=FAST_DEMO, raw=True)
     transcript = await view.stream(answer)
     assert transcript is answer.transcript and transcript.status == "done"
-    assert shown_body(sent, view) == render_markdown(transcript.text)
-    raw_panel = "".join(values_sent(sent, child)[-1][1] for child in view._raw.box.children)
+    assert frontend.shown_body(view) == render_markdown(transcript.text)
+    raw_panel = frontend.joined(frontend.one(view, "ipyllm-raw"), "ipyllm-raw-segment")
     assert "[DONE]" in raw_panel and "chat.completion.chunk" in raw_panel
 
 
-async def test_reasoning_tool_calls_and_finish_are_shown(sent: list) -> None:
+async def test_reasoning_tool_calls_and_finish_are_shown(frontend: Frontend) -> None:
     view = ChatView()
 
     async def source() -> AsyncIterator[Any]:
@@ -189,37 +158,40 @@ async def test_reasoning_tool_calls_and_finish_are_shown(sent: list) -> None:
 
     transcript = await view.stream(source())
     assert transcript.reasoning == "Let me <think>"
-    reasoning = "".join(values_sent(sent, c)[-1][1] for c in view._reasoning.box.children)
+    reasoning = frontend.joined(frontend.one(view, "ipyllm-reasoning"), "ipyllm-reasoning-segment")
     assert "Let me &lt;think&gt;" in reasoning
-    assert view._reasoning_toggle.layout.display != "none"
-    extras = values_sent(sent, view._extras)[-1][1]
+    toggle = frontend.one(view, "ipyllm-reasoning-toggle")
+    assert frontend.layout(toggle)["display"] != "none"
+    extras = frontend.value(view, "ipyllm-extras")
     assert "get_weather" in extras and "&quot;city&quot;: &quot;Paris&quot;" in extras
-    assert "cut off by the max tokens limit" in values_sent(sent, view._status)[-1][1]
+    assert "cut off by the max tokens limit" in frontend.value(view, "ipyllm-status-line")
 
 
-async def test_plain_text_format_shows_text_as_typed(sent: list) -> None:
+async def test_plain_text_format_shows_text_as_typed(frontend: Frontend) -> None:
     view = ChatView(format="text")
     text = "<b>not bold</b>\n  indented\n\n**not markdown**"
     await view.stream(deltas(list(text), 0))
-    shown = shown_body(sent, view)
+    shown = frontend.shown_body(view)
     assert "&lt;b&gt;not bold&lt;/b&gt;" in shown and "<strong>" not in shown
     assert "  indented" in shown
 
 
 @pytest.mark.parametrize("name", sorted(PAYLOADS))
-async def test_hostile_output_never_reaches_a_widget_unsanitized(sent: list, name: str) -> None:
+async def test_hostile_output_never_reaches_a_widget_unsanitized(
+    frontend: Frontend, name: str
+) -> None:
     view = ChatView()
     payload = PAYLOADS[name]
     await view.stream(deltas([payload[i : i + 3] for i in range(0, len(payload), 3)], 0))
-    body_widgets = {child.comm.comm_id for child in view._body.box.children}
-    body_widgets.add(view._tail.comm.comm_id)
-    for _, _, sender, data in sent:
+    body_widgets = set(frontend.find(view, "ipyllm-blocks-segment"))
+    body_widgets.add(frontend.one(view, "ipyllm-tail"))
+    for _, _, sender, data in frontend.log:
         value = data.get("state", {}).get("value")
         if sender in body_widgets and isinstance(value, str):
             assert not violations(value), (name, value)
 
 
-async def test_sdk_objects_are_shown_like_their_wire_form(sent: list) -> None:
+async def test_sdk_objects_are_shown_like_their_wire_form(frontend: Frontend) -> None:
     chunk_types = pytest.importorskip("openai.types.chat")
     messages = pytest.importorskip("langchain_core.messages")
     openai_chunks = [
