@@ -8,10 +8,14 @@ rejects is parsed again by ``json``: results never depend on which one is instal
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
+_fast_loads: Callable[[str | bytes], Any] | None
 try:
-    from orjson import loads as _fast_loads
+    import orjson
+
+    _fast_loads = orjson.loads
 except ImportError:  # pragma: no cover - orjson is a dependency, but keep working without it
     _fast_loads = None
 

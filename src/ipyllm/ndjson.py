@@ -79,7 +79,7 @@ class NDJSONDecoder:
         return self._drain()
 
     def _drain(self) -> list[Any]:
-        objects = []
+        objects: list[Any] = []
         while self._queue:
             line = self._queue[0]
             try:

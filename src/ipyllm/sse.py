@@ -76,7 +76,7 @@ class SSEDecoder:
     def feed(self, data: bytes) -> list[ServerSentEvent]:
         """Decode one more piece of the stream; returns the events it completes."""
         if self._head is not None:
-            data = self._strip_bom(data)
+            data = self._strip_bom(self._head, data)
             if not data:
                 return []
         if self._skip_lf and data:
@@ -107,8 +107,8 @@ class SSEDecoder:
         self._head = None
         return []
 
-    def _strip_bom(self, data: bytes) -> bytes:
-        head = self._head + data  # type: ignore[operator]
+    def _strip_bom(self, head: bytes, data: bytes) -> bytes:
+        head += data
         if len(head) < len(_BOM) and _BOM.startswith(head):
             self._head = head  # still undecided
             return b""

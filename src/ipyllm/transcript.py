@@ -143,32 +143,33 @@ class Transcript:
     # -- building ----------------------------------------------------------
     def apply(self, event: Event) -> None:
         """Fold one normalized event into the transcript."""
-        kind = type(event)
-        if kind is TextDelta:
+        # ``type(event) is X``, not isinstance() or ``match``: the exact-type test is the
+        # fastest dispatch on this per-token path, and mypy narrows ``event`` by it.
+        if type(event) is TextDelta:
             self._first_token()
-            self._text.append(event.text)  # type: ignore[union-attr]
+            self._text.append(event.text)
             self.delta_count += 1
-        elif kind is ReasoningDelta:
+        elif type(event) is ReasoningDelta:
             self._first_token()
-            self._reasoning.append(event.text)  # type: ignore[union-attr]
+            self._reasoning.append(event.text)
             self.delta_count += 1
-        elif kind is RefusalDelta:
+        elif type(event) is RefusalDelta:
             self._first_token()
-            self._refusal.append(event.text)  # type: ignore[union-attr]
-        elif kind is ToolCallDelta:
+            self._refusal.append(event.text)
+        elif type(event) is ToolCallDelta:
             self._first_token()
-            self._merge_tool_call(event)  # type: ignore[arg-type]
-        elif kind is Finish:
-            self.finish_reason = event.reason  # type: ignore[union-attr]
-        elif kind is UsageUpdate:
+            self._merge_tool_call(event)
+        elif type(event) is Finish:
+            self.finish_reason = event.reason
+        elif type(event) is UsageUpdate:
             self.usage = Usage(
-                input_tokens=event.input_tokens,  # type: ignore[union-attr]
-                output_tokens=event.output_tokens,  # type: ignore[union-attr]
-                total_tokens=event.total_tokens,  # type: ignore[union-attr]
-                raw=dict(event.raw),  # type: ignore[union-attr]
+                input_tokens=event.input_tokens,
+                output_tokens=event.output_tokens,
+                total_tokens=event.total_tokens,
+                raw=dict(event.raw),
             )
-        elif kind is ErrorEvent and self._server_error is None:
-            self._server_error = event  # type: ignore[assignment]
+        elif type(event) is ErrorEvent and self._server_error is None:
+            self._server_error = event
 
     def start(self) -> None:
         self.status = "streaming"

@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
@@ -70,10 +70,12 @@ class _RecordingTransport(httpx.AsyncBaseTransport):
             if name.lower() not in _HOP_BY_HOP
         ]
         recorder.chunks = []  # a retried request replaces what the failed one recorded
+        # httpx types Response.stream as sync-or-async; an async transport's is async.
+        inner = cast(httpx.AsyncByteStream, response.stream)
         return httpx.Response(
             response.status_code,
             headers=response.headers,
-            stream=_TeeStream(response.stream, recorder.chunks, started),  # type: ignore[arg-type]
+            stream=_TeeStream(inner, recorder.chunks, started),
             extensions=response.extensions,
         )
 

@@ -200,7 +200,7 @@ class Store:
         return Recording(
             id=exchange,
             http_status=http_status,
-            headers=[tuple(pair) for pair in json.loads(headers)],  # type: ignore[misc]
+            headers=[tuple(pair) for pair in json.loads(headers)],
             chunks=[(at, bytes(data)) for at, data in chunks],
         )
 
@@ -234,7 +234,8 @@ class Store:
 
     def turns(self, *, search: str | None = None, limit: int = 20) -> list[LoggedTurn]:
         """The most recent turns, newest last; ``search`` matches prompt or answer text."""
-        where, values = "", ()
+        where = ""
+        values: tuple[str, ...] = ()
         if search:
             where = " WHERE prompt LIKE ? ESCAPE '\\' OR answer LIKE ? ESCAPE '\\'"
             pattern = (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from ..events import (
     Event,
@@ -111,11 +111,12 @@ class OpenAIChatParser(_ChunkParser):
 
 class OpenAIChat(Dialect):
     name = "openai"
-    api_key_env = "OPENAI_API_KEY"
-    base_url_env = "OPENAI_BASE_URL"
+    # Declared again so that subclasses (the demo, the other OpenAI APIs) may override them.
+    api_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
+    base_url_env: ClassVar[str | None] = "OPENAI_BASE_URL"
     default_base_url = "https://api.openai.com/v1"
     default_model = "gpt-4o-mini"
-    parser_class = OpenAIChatParser
+    parser_class: ClassVar[type[Parser]] = OpenAIChatParser
 
     def build_request(
         self,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 DEMO_MODELS = ["demo", "demo-reasoning"]
@@ -121,7 +122,7 @@ _FILLER = (
 )
 
 
-def demo_answer(messages: list[dict], words: int | None = None) -> str:
+def demo_answer(messages: Sequence[Mapping[str, object]], words: int | None = None) -> str:
     """Return the demo model's Markdown answer to the last user message.
 
     ``words`` sets the approximate length in words; below what the full structure
@@ -142,7 +143,7 @@ def demo_answer(messages: list[dict], words: int | None = None) -> str:
     return core + _extra_sections(seed, target - len(core.split()))
 
 
-def demo_reasoning(messages: list[dict]) -> str:
+def demo_reasoning(messages: Sequence[Mapping[str, object]]) -> str:
     """Return the short reasoning text ``demo-reasoning`` streams before its answer."""
     question = _last_user_text(messages)
     topic = _TOPICS[_stable_hash(question) % len(_TOPICS)]
@@ -159,7 +160,7 @@ def demo_tokens(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
-def _last_user_text(messages: list[dict]) -> str:
+def _last_user_text(messages: Sequence[Mapping[str, object]]) -> str:
     for message in reversed(messages):
         if message.get("role") == "user":
             return str(message.get("content") or "")

@@ -74,7 +74,8 @@ class OllamaChat(Dialect):
     def whole(self) -> dict[str, Any]:
         thinking = self.gen.reasoning_text if self.gen.reasoning else None
         line = self._line(**self._piece(self.gen.text, thinking), **self._final_fields())
-        return json.loads(line)
+        whole: dict[str, Any] = json.loads(line)  # _line() always writes one JSON object
+        return whole
 
 
 class OllamaGenerate(OllamaChat):

@@ -63,7 +63,8 @@ FAULT_KEYS = (
     "stall_after",
     "malformed_after",
 )
-_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RequestOptions)}
+# Every field has a plain default; Any because each field's type differs.
+_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(RequestOptions)}
 
 
 def split_target(path: str) -> tuple[str, str]:
