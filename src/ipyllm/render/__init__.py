@@ -5,26 +5,32 @@ an answer as it grows (complete blocks are frozen, only the live tail is re-pars
 and healed), :func:`render_markdown` renders it at once with the same result, and
 every piece of HTML is sanitized by an allow-list. :func:`static_bundle` makes the
 static copy that stays in a saved notebook; :func:`status_line` is the one-line
-summary. Nothing here knows widgets, HTTP or tasks.
+summary. ``STYLESHEET`` styles all of it, ``MARKDOWN_CSS`` only what the renderer emits.
+Nothing here knows widgets, HTTP or tasks.
 """
 
 from __future__ import annotations
 
+from ._heal import heal_inline
 from ._highlight import highlight_code
-from ._markdown import StreamingMarkdown, render_markdown
+from ._parse import render_markdown
 from ._plain import PlainText, pre_html
 from ._sanitize import sanitize_html
 from ._static import escape_markdown, extras_html, provenance, static_bundle
 from ._status import status_line
-from ._style import STYLESHEET
+from ._streaming import StreamingMarkdown
+from ._style import MARKDOWN_CSS, STYLESHEET, markdown_stylesheet
 
 __all__ = [
+    "MARKDOWN_CSS",
     "STYLESHEET",
     "PlainText",
     "StreamingMarkdown",
     "escape_markdown",
     "extras_html",
+    "heal_inline",
     "highlight_code",
+    "markdown_stylesheet",
     "pre_html",
     "provenance",
     "render_markdown",
