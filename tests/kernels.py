@@ -141,18 +141,25 @@ class Kernel:
             ]
 
     def display_ids(self, reply: Message) -> list[str]:
+        """One display id per answer the request showed: its live view's."""
         return [
             m["content"]["transient"]["display_id"]
             for m in self.outputs_of(reply, "display_data")
             if m["content"].get("transient", {}).get("display_id")
+            and not m["content"]["transient"]["display_id"].startswith("ipyllm-static-")
         ]
 
     def final_display(self, display_id: str, timeout: float = 30) -> Message:
-        """The static output that replaces a live view when its stream ends."""
+        """The static copy an answer leaves when it ends: its fallback output (kept
+        current while it streams) or, in headless runs, what replaces the live view."""
+        answer = display_id.removeprefix("ipyllm-live-")
+        targets = {display_id, f"ipyllm-static-{answer}"}
         return self.wait_for(
             lambda m: (
                 m["msg_type"] == "update_display_data"
-                and m["content"].get("transient", {}).get("display_id") == display_id
+                and m["content"].get("transient", {}).get("display_id") in targets
+                and m["content"]["metadata"].get("ipyllm", {}).get("status")
+                in ("done", "stopped", "error")
             ),
             timeout,
         )

@@ -168,12 +168,18 @@ def run_blocking(source: Source, sink: Sink) -> Run:
     return run
 
 
+def running() -> list[Run]:
+    """Every answer still running in this kernel, oldest first."""
+    runs = [run for run in list(_running) if not run.done]
+    return sorted(runs, key=lambda run: run.transcript.started_at or 0.0)
+
+
 def stop_all() -> int:
     """Stop every answer still running; returns how many were stopped."""
-    running = [run for run in list(_running) if not run.done]
-    for run in running:
+    runs = running()
+    for run in runs:
         run.stop()
-    return len(running)
+    return len(runs)
 
 
 def run_mode(wait: bool | None) -> Mode:
@@ -215,6 +221,7 @@ __all__ = [
     "has_interactive_frontend",
     "run_blocking",
     "run_mode",
+    "running",
     "start",
     "stop_all",
 ]

@@ -25,8 +25,13 @@ class PlainText:
         tail = self.text[self._frozen_upto :]
         return pre_html(tail) if tail else ""
 
-    def finish(self) -> str:
+    @property
+    def html(self) -> str:
+        """Everything so far: the frozen lines, then the tail."""
         return "".join(self.frozen) + self.tail_html
+
+    def finish(self) -> str:
+        return self.html
 
 
 def pre_html(text: str) -> str:

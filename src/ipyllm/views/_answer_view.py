@@ -32,18 +32,15 @@ from ..render import (
     status_line,
 )
 from ..transcript import Transcript
-from ._segments import AppendOnlyHTML
+from ._budget import MessageBudget
+from ._outputs import NotebookOutputs
+from ._parts import ViewParts, descendants, notes_html
+from ._segments import SEGMENT_BYTES
 
 _STATUS_INTERVAL = 0.5  # the status line (elapsed time) changes at most this often
+_FALLBACK_INTERVAL = 2.0  # the static fallback output is brought up to date this often
 _MAX_RAW_EVENTS = 2000  # the teaching panel keeps this many; later ones are counted only
-
-
-def _math_html() -> widgets.HTMLMath:
-    return widgets.HTMLMath(layout=widgets.Layout(margin="0"))
-
-
-def _html() -> widgets.HTML:
-    return widgets.HTML(layout=widgets.Layout(margin="0"))
+_MESSAGES_PER_SECOND = 20  # per view, whatever the token rate
 
 
 class AnswerView(widgets.VBox):
@@ -51,9 +48,12 @@ class AnswerView(widgets.VBox):
 
     A sink (see :class:`ipyllm.views.Sink`): it is given the transcript, its events and
     a stop function, and shows them; it starts nothing itself. Shown with
-    :meth:`display` (or ``display(view)``), it replaces itself with a static,
-    sanitized copy when the answer ends, which survives saving and renders
-    without widgets.
+    :meth:`display` (or ``display(view)``), it puts a static, sanitized fallback beside
+    itself, kept current, which a page shows where the widget cannot render (a
+    reopened notebook whose kernel restarted, nbconvert, GitHub); the widget itself
+    stays alive, so a page that reloads shows the answer live and then complete.
+    With ``static=False`` there is no fallback, and :meth:`replace_with_static` puts
+    the static copy in the widget's place (what headless runs want).
     """
 
     def __init__(
@@ -78,6 +78,13 @@ class AnswerView(widgets.VBox):
         self.transcript: Transcript | None = None
         self.final_html: str | None = None
         """The whole answer's HTML, once it has ended."""
+        self.answer_id = uuid.uuid4().hex[:16]
+        """Names this answer's outputs in the notebook (never a secret, never content)."""
+        self._outputs: NotebookOutputs | None = None
+        self._budget = MessageBudget(_MESSAGES_PER_SECOND)
+        self._last_fallback = 0.0
+        self._sealed_blocks = 0  # frozen blocks already in sealed body segments
+        self._tail_pending: str | None = None  # the tail widget's next value, not sent yet
         self._renderer = self._new_renderer()
         self._pending_text: list[str] = []
         self._pending_reasoning: list[str] = []
@@ -85,74 +92,18 @@ class AnswerView(widgets.VBox):
         self._frame_timer: asyncio.TimerHandle | None = None
         self._tick_timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._body_blocks_sent = 0
         self._last_frame = 0.0
         self._last_status = 0.0
         self._raw_count = 0
-        self._display_id: str | None = None
 
-        self._status = _html()
-        self._status.layout.flex = "1 1 auto"
-        self._status.add_class("ipyllm-status-line")
-        self._stop_button = widgets.Button(
-            description="Stop",
-            icon="stop",
-            button_style="danger",
-            tooltip="Stop this answer and close its connection",
-            disabled=True,
-            layout=widgets.Layout(width="auto", margin="0 0 0 8px"),
-        )
-        self._stop_button.add_class("ipyllm-stop")
+        parts = ViewParts(self.answer_id, max_height=max_height, events=events, notes=self.notes)
+        self._status, self._stop_button = parts.status, parts.stop_button
+        self._reasoning_toggle, self._reasoning = parts.reasoning_toggle, parts.reasoning
+        self._body, self._tail, self._extras = parts.body, parts.tail, parts.extras
+        self._raw, self._notes = parts.raw, parts.notes
         self._stop_button.on_click(lambda _button: self._request_stop())
-        self._reasoning_toggle = widgets.Button(
-            description="Show reasoning",
-            icon="lightbulb-o",
-            layout=widgets.Layout(width="auto", display="none"),
-        )
-        self._reasoning_toggle.add_class("ipyllm-reasoning-toggle")
         self._reasoning_toggle.on_click(lambda _button: self._toggle_reasoning())
-        self._reasoning = AppendOnlyHTML(widgets.HTML, "ipyllm-reasoning")
-        self._reasoning.box.layout.display = "none"
-        self._body = AppendOnlyHTML(_math_html, "ipyllm-blocks")
-        self._tail = _math_html()
-        self._tail.add_class("ipyllm-tail")
-        # flex 0 0 auto: under a max height the body must overflow its scroller, not shrink.
-        body = widgets.VBox(
-            [self._body.box, self._tail], layout=widgets.Layout(margin="0", flex="0 0 auto")
-        )
-        # column-reverse keeps the newest text in view unless the reader scrolls up.
-        self._scroller = widgets.Box(
-            [body],
-            layout=widgets.Layout(
-                max_height=max_height,
-                overflow="auto" if max_height else None,
-                flex_flow="column-reverse" if max_height else "column",
-            ),
-        )
-        self._scroller.add_class("ipyllm-body")
-        self._scroller.add_class("ipyllm-md")  # the renderer's stylesheet is scoped to it
-        self._extras = _html()
-        self._extras.add_class("ipyllm-extras")
-        self._raw = AppendOnlyHTML(widgets.HTML, "ipyllm-raw")
-        self._raw.box.layout.display = "flex" if events else "none"
-        header = widgets.HBox(
-            [self._status, self._stop_button],
-            layout=widgets.Layout(align_items="center", margin="0"),
-        )
-        self._notes = widgets.HTML(_notes_html(self.notes), layout=widgets.Layout(margin="0"))
-        self._notes.add_class("ipyllm-notes")
-        super().__init__(
-            [
-                widgets.HTML(f"<style>{STYLESHEET}</style>", layout=widgets.Layout(margin="0")),
-                header,
-                self._notes,
-                self._reasoning_toggle,
-                self._reasoning.box,
-                self._scroller,
-                self._extras,
-                self._raw.box,
-            ]
-        )
+        super().__init__(parts.children)
         self.add_class("ipyllm")
         self._set_status("ready")
 
@@ -166,6 +117,7 @@ class AnswerView(widgets.VBox):
         self._loop = asyncio.get_running_loop()
         self._stop_button.disabled = False
         self._set_status(status_line(transcript))  # "waiting...", not "ready", at once
+        self._budget.spend(2, time.monotonic())
         self._tick()
 
     def feed(self, event: Event | RawEvent) -> None:
@@ -191,48 +143,57 @@ class AnswerView(widgets.VBox):
         self._raw.flush()
         self._stop_button.disabled = True
         self._set_status(status_line(transcript))
-        self._notes.value = _notes_html(self._all_notes())
+        self._notes.value = notes_html(self._all_notes())
         self._show_final_body(final_html)
-        if self.static:
-            self.replace_with_static()
+        if self._outputs is not None:
+            self._outputs.update_fallback(*self._static_copy(final_html))
 
     # -- showing ----------------------------------------------------------------------
     def display(self) -> None:
-        """Show the view with a display id, so that it can become static when it ends."""
-        from IPython.display import display
-
-        self._display_id = uuid.uuid4().hex
-        display(self._widget_bundle(), raw=True, display_id=self._display_id)
+        """Show the view in the current cell, with its static fallback unless ``static=False``."""
+        self._outputs = NotebookOutputs(self.answer_id)
+        fallback = self._static_copy(self._renderer.html) if self.static else None
+        self._outputs.show(self._widget_bundle(), fallback)
 
     def _ipython_display_(self) -> None:
         self.display()
 
+    def display_again(self) -> None:
+        """Show the live view once more in the current cell (after a page reloaded without
+        the cell that showed it): the same widget, with its Stop button working."""
+        from IPython.display import display
+
+        display(self._widget_bundle(), raw=True)
+
     def replace_with_static(self) -> None:
-        """Put a static, sanitized copy of the finished answer where the view was shown.
+        """Put the static, sanitized copy of the finished answer where the view was shown,
+        and close the widgets (headless runs, where no page will ever show them).
 
-        It renders with no widget state, so the answer survives saving and shows in
-        every viewer. Does nothing until the answer has ended, or if the view was not
-        shown with :meth:`display` (``display(view)`` does that).
+        Does nothing until the answer has ended, or if the view was not shown with
+        :meth:`display` (``display(view)`` does that).
         """
-        if self._display_id is None or self.final_html is None or self.transcript is None:
+        if self._outputs is None or self.final_html is None:
             return
-        from IPython.display import update_display
+        self._outputs.replace_live(*self._static_copy(self.final_html))
+        self.close_all_children()
 
-        data, metadata = static_bundle(
-            self.transcript,
-            self.final_html,
+    def close_all_children(self) -> None:
+        """Close this view's widgets (their comms)."""
+        for widget in descendants(self):
+            widget.close()
+
+    def _static_copy(self, body_html: str) -> tuple[dict[str, str], dict[str, Any]]:
+        transcript = self.transcript
+        if transcript is None:  # shown before its answer began
+            transcript = Transcript(provider=self.title or "", model="")
+        return static_bundle(
+            transcript,
+            body_html,
             STYLESHEET,
             self._all_notes(),
             raw_events_html=self._raw.html if self._raw_count else None,
             max_height=self.max_height,
         )
-        update_display(data, raw=True, metadata=metadata, display_id=self._display_id)
-        self.close_all_children()
-
-    def close_all_children(self) -> None:
-        """Close this view's widgets (their comms), once its static copy has replaced it."""
-        for widget in _descendants(self):
-            widget.close()
 
     # -- drawing -----------------------------------------------------------------------
     def _request_stop(self) -> None:
@@ -252,9 +213,10 @@ class AnswerView(widgets.VBox):
 
     def _changed(self) -> None:
         """Events arrived: draw now if a frame is due, else make sure one is scheduled."""
-        if self._frame_timer is not None:
-            return
-        wait = self._last_frame + self.frame_interval - time.monotonic()
+        if self._frame_timer is None:
+            self._schedule(self._last_frame + self.frame_interval - time.monotonic())
+
+    def _schedule(self, wait: float) -> None:
         if wait <= 0:
             self._frame()
         else:
@@ -268,19 +230,44 @@ class AnswerView(widgets.VBox):
         return True
 
     def _frame(self) -> None:
+        """Draw what changed as few widget messages as possible, within the budget.
+
+        Frozen blocks join the live tail's widget until they fill a segment, so a
+        frame is usually one message; a segment is sealed (sent once, whole) when full.
+        """
         self._frame_timer = None
-        self._last_frame = time.monotonic()
+        now = time.monotonic()
         transcript = self.transcript
         assert transcript is not None
         if self._take_pending_text():
             tail = self._renderer.tail_html  # first: rendering the tail may freeze blocks
-            self._send_frozen_blocks()
-            self._tail.value = tail
-        self._draw_reasoning()
-        self._extras.value = extras_html(transcript)
-        self._raw.flush()
-        if self._last_frame - self._last_status >= _STATUS_INTERVAL:
+            self._seal_full_segment()
+            value = "".join(self._renderer.frozen[self._sealed_blocks :]) + tail
+            self._tail_pending = value if value != self._tail.value else None
+        wait = self._budget.wait(self._costs(transcript, now), now)
+        if wait > 0:  # over budget: draw later (the text waits in the renderer)
+            self._frame_timer = asyncio.get_running_loop().call_later(wait, self._frame)
+            return
+        self._last_frame = now
+        sent = self._send_body() + self._draw_reasoning() + self._raw.flush()
+        extras = extras_html(transcript)
+        if extras != self._extras.value:
+            self._extras.value = extras
+            sent += 1
+        if now - self._last_status >= _STATUS_INTERVAL:
             self._set_status(status_line(transcript))
+            sent += 1
+        self._budget.spend(sent, now)
+        if self._outputs is not None and now - self._last_fallback >= _FALLBACK_INTERVAL:
+            self._last_fallback = now  # an output message, not a widget message
+            self._outputs.update_fallback(*self._static_copy(self._renderer.html))
+
+    def _costs(self, transcript: Transcript, now: float) -> int:
+        """Widget messages the next frame would send."""
+        cost = self._body.pending + self._raw.pending + (1 if self._pending_reasoning else 0)
+        cost += 0 if self._tail_pending is None else 1
+        cost += 1 if now - self._last_status >= _STATUS_INTERVAL else 0
+        return cost + (1 if extras_html(transcript) != self._extras.value else 0)
 
     def _tick(self) -> None:
         """Keep the status line's clock moving while nothing arrives (waiting, stalls)."""
@@ -288,31 +275,52 @@ class AnswerView(widgets.VBox):
         transcript = self.transcript
         if transcript is None or transcript.finished:
             return
-        if time.monotonic() - self._last_status >= _STATUS_INTERVAL:
+        now = time.monotonic()
+        if now - self._last_status >= _STATUS_INTERVAL and not self._budget.wait(1, now):
             self._set_status(status_line(transcript))
+            self._budget.spend(1, now)
         assert self._loop is not None
         self._tick_timer = self._loop.call_later(_STATUS_INTERVAL, self._tick)
 
-    def _send_frozen_blocks(self) -> None:
-        for block in self._renderer.frozen[self._body_blocks_sent :]:
-            self._body.append(block)
-        self._body_blocks_sent = len(self._renderer.frozen)
-        self._body.flush()
+    def _seal_full_segment(self) -> None:
+        """Move the frozen blocks out of the tail's widget once they fill a segment."""
+        frozen = self._renderer.frozen
+        unsealed = frozen[self._sealed_blocks :]
+        if sum(len(block) for block in unsealed) >= SEGMENT_BYTES:
+            # One piece of at least a segment's size always opens a segment of its own,
+            # so a sealed segment is sent once, whole, and never updated.
+            self._body.append("".join(unsealed))
+            self._sealed_blocks = len(frozen)
+
+    def _send_body(self) -> int:
+        """Send the sealed segments and the tail, if they changed; returns the messages."""
+        sent = self._body.flush()
+        if self._tail_pending is not None:
+            self._tail.value = self._tail_pending
+            self._tail_pending = None
+            sent += 1
+        return sent
 
     def _show_final_body(self, final_html: str) -> None:
-        sent = "".join(self._renderer.frozen[: self._body_blocks_sent])
-        if final_html.startswith(sent):
-            self._tail.value = final_html[len(sent) :]
+        sealed = "".join(self._renderer.frozen[: self._sealed_blocks])
+        self._body.flush()
+        if final_html.startswith(sealed):
+            self._tail.value = final_html[len(sealed) :]
         else:  # the whole text rendered differently at the end: show it in one piece
             self._body.clear()
             self._tail.value = final_html
+        self._tail_pending = None
 
-    def _draw_reasoning(self) -> None:
-        if self._pending_reasoning:
-            self._reasoning.append(pre_html("".join(self._pending_reasoning)))
-            self._pending_reasoning = []
-            self._reasoning.flush()
+    def _draw_reasoning(self) -> int:
+        if not self._pending_reasoning:
+            return 0
+        self._reasoning.append(pre_html("".join(self._pending_reasoning)))
+        self._pending_reasoning = []
+        sent = self._reasoning.flush()
+        if self._reasoning_toggle.layout.display != "flex":
             self._reasoning_toggle.layout.display = "flex"
+            sent += 1
+        return sent
 
     def _all_notes(self) -> list[str]:
         return self.notes + (self.transcript.notes if self.transcript is not None else [])
@@ -351,19 +359,3 @@ class AnswerView(widgets.VBox):
         if self.format == "text":
             return PlainText()
         return StreamingMarkdown(allow_images=self.allow_images)
-
-
-def _notes_html(notes: list[str]) -> str:
-    return "".join(f'<div class="ipyllm-note">{html.escape(note)}</div>' for note in notes)
-
-
-def _descendants(widget: widgets.Widget) -> list[widgets.Widget]:
-    """A widget, its children, and the layout and style models each one owns."""
-    found = []
-    for child in getattr(widget, "children", ()):
-        found += _descendants(child)
-    for owned in (getattr(widget, "layout", None), getattr(widget, "style", None)):
-        if isinstance(owned, widgets.Widget):
-            found.append(owned)
-    found.append(widget)
-    return found

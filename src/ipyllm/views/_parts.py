@@ -1,0 +1,104 @@
+"""The widgets an answer view is made of, each marked with the CSS class pages find it by."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import ipywidgets as widgets
+
+from ..render import STYLESHEET
+from ._outputs import hide_fallback_css
+from ._segments import AppendOnlyHTML
+
+
+def math_html(**traits: Any) -> widgets.HTMLMath:
+    if "layout" not in traits:  # not setdefault: an unused Layout would still open a comm
+        traits["layout"] = widgets.Layout(margin="0")
+    return widgets.HTMLMath(**traits)
+
+
+def plain_html(**traits: Any) -> widgets.HTML:
+    if "layout" not in traits:
+        traits["layout"] = widgets.Layout(margin="0")
+    return widgets.HTML(**traits)
+
+
+class ViewParts:
+    """Status line and Stop, notes, reasoning, body (sealed segments and the live tail),
+    tool calls and errors, raw wire events; ``children`` in the order they are shown."""
+
+    def __init__(
+        self, answer_id: str, *, max_height: str | None, events: bool, notes: list[str]
+    ) -> None:
+        self.status = plain_html(_dom_classes=("ipyllm-status-line",))
+        self.status.layout.flex = "1 1 auto"
+        self.stop_button = widgets.Button(
+            description="Stop",
+            icon="stop",
+            button_style="danger",
+            tooltip="Stop this answer and close its connection",
+            disabled=True,
+            layout=widgets.Layout(width="auto", margin="0 0 0 8px"),
+            _dom_classes=("ipyllm-stop",),
+        )
+        self.reasoning_toggle = widgets.Button(
+            description="Show reasoning",
+            icon="lightbulb-o",
+            layout=widgets.Layout(width="auto", display="none"),
+            _dom_classes=("ipyllm-reasoning-toggle",),
+        )
+        self.reasoning = AppendOnlyHTML(plain_html, "ipyllm-reasoning")
+        self.reasoning.box.layout.display = "none"
+        self.body = AppendOnlyHTML(math_html, "ipyllm-blocks")
+        self.tail = math_html(_dom_classes=("ipyllm-tail",))
+        # flex 0 0 auto: under a max height the body must overflow its scroller, not shrink.
+        body = widgets.VBox(
+            [self.body.box, self.tail], layout=widgets.Layout(margin="0", flex="0 0 auto")
+        )
+        # column-reverse keeps the newest text in view unless the reader scrolls up.
+        # ipyllm-md: the renderer's stylesheet is scoped to it.
+        scroller = widgets.Box(
+            [body],
+            layout=widgets.Layout(
+                max_height=max_height,
+                overflow="auto" if max_height else None,
+                flex_flow="column-reverse" if max_height else "column",
+            ),
+            _dom_classes=("ipyllm-body", "ipyllm-md"),
+        )
+        self.extras = plain_html(_dom_classes=("ipyllm-extras",))
+        self.raw = AppendOnlyHTML(plain_html, "ipyllm-raw")
+        self.raw.box.layout.display = "flex" if events else "none"
+        header = widgets.HBox(
+            [self.status, self.stop_button],
+            layout=widgets.Layout(align_items="center", margin="0"),
+        )
+        self.notes = plain_html(value=notes_html(notes), _dom_classes=("ipyllm-notes",))
+        style = f"<style>{STYLESHEET}{hide_fallback_css(answer_id)}</style>"
+        self.children = [
+            plain_html(value=style),
+            header,
+            self.notes,
+            self.reasoning_toggle,
+            self.reasoning.box,
+            scroller,
+            self.extras,
+            self.raw.box,
+        ]
+
+
+def notes_html(notes: list[str]) -> str:
+    return "".join(f'<div class="ipyllm-note">{html.escape(note)}</div>' for note in notes)
+
+
+def descendants(widget: widgets.Widget) -> list[widgets.Widget]:
+    """A widget, its children, and the layout and style models each one owns."""
+    found = []
+    for child in getattr(widget, "children", ()):
+        found += descendants(child)
+    for owned in (getattr(widget, "layout", None), getattr(widget, "style", None)):
+        if isinstance(owned, widgets.Widget):
+            found.append(owned)
+    found.append(widget)
+    return found
