@@ -4,7 +4,8 @@ Everything a view shows passes through here: :class:`StreamingMarkdown` renders
 an answer as it grows (complete blocks are frozen, only the live tail is re-parsed
 and healed), :func:`render_markdown` renders it at once with the same result, and
 every piece of HTML is sanitized by an allow-list. :func:`static_bundle` makes the
-static copy that stays in a saved notebook; :func:`status_line` is the one-line
+static copy that stays in a saved notebook (with math also as MathML, :func:`tex_to_mathml`,
+kept by its own allow-list, :func:`sanitize_mathml`); :func:`status_line` is the one-line
 summary. ``STYLESHEET`` styles all of it, ``MARKDOWN_CSS`` only what the renderer emits.
 Nothing here knows widgets, HTTP or tasks.
 """
@@ -15,8 +16,8 @@ from ._heal import heal_inline
 from ._highlight import highlight_code
 from ._parse import render_markdown
 from ._plain import PlainText, pre_html
-from ._sanitize import sanitize_html
-from ._static import escape_markdown, extras_html, provenance, static_bundle
+from ._sanitize import sanitize_html, sanitize_mathml
+from ._static import escape_markdown, extras_html, provenance, static_bundle, tex_to_mathml
 from ._status import status_line
 from ._streaming import StreamingMarkdown
 from ._style import MARKDOWN_CSS, STYLESHEET, markdown_stylesheet
@@ -35,6 +36,8 @@ __all__ = [
     "provenance",
     "render_markdown",
     "sanitize_html",
+    "sanitize_mathml",
     "static_bundle",
     "status_line",
+    "tex_to_mathml",
 ]

@@ -3,6 +3,15 @@
 A live widget needs its state to be saved and a widget manager to be shown;
 a plain ``text/html`` + ``text/markdown`` + ``text/plain`` output renders in
 JupyterLab (trusted or not), Notebook 7, VS Code, nbconvert and GitHub alike.
+
+Math needs no network and no script there: each formula is kept twice, as MathML made
+in Python (latex2mathml, then the MathML allow-list of ``_sanitize``) and as the TeX
+that MathJax reads. A browser without MathJax (an exported page opened offline) shows
+the MathML; where MathJax typesets the output (JupyterLab, Notebook 7, an exported page
+online) ``STATIC_MATH_CSS`` shows MathJax's rendering instead, never both. Where the
+stylesheet is stripped (an untrusted notebook in JupyterLab), the MathML stays hidden by
+its ``hidden`` attribute and MathJax's rendering shows. TeX that cannot be converted
+stays as it was: TeX for MathJax.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from typing import Any
 
 from .._version import __version__
 from ..transcript import Transcript
+from ._sanitize import MATHJAX_IGNORE_CLASSES, sanitize_mathml
 from ._status import status_line
 
 # A height from %config; anything else is left out rather than written into a style.
@@ -60,8 +70,10 @@ def static_bundle(
     ``body_html`` and ``raw_events_html`` must already be safe (sanitized or escaped);
     ``max_height`` (a CSS length) keeps the live view's height limit, with a scroll bar.
     """
+    body_html, math = _with_mathml(body_html)
     parts = [
         f"<style>{stylesheet}</style>",
+        *([f"<style>{STATIC_MATH_CSS}</style>"] if math else []),
         '<div class="ipyllm ipyllm-static">',
         f'<div class="ipyllm-status ipyllm-state-{transcript.status}">'
         f"{html.escape(status_line(transcript))}</div>",
@@ -95,6 +107,71 @@ def static_bundle(
         "text/plain": "\n\n".join([status_line(transcript), *plain]),
     }
     return data, {"ipyllm": provenance(transcript)}
+
+
+# --------------------------------------------------------------------------- math
+
+# MathJax's output: v3 (JupyterLab 4, Notebook 7) and v2 (nbconvert's HTML template).
+_TYPESET = "mjx-container, .MathJax, .MathJax_CHTML, .MathJax_SVG, .MathJax_Display"
+STATIC_MATH_CSS = (
+    # No MathJax: the MathML shows; the TeX stays in the page, laid out (so that MathJax,
+    # if it comes, measures it right) but clipped to nothing.
+    ".ipyllm-static .ipyllm-mathml[hidden] { display: inline; }"
+    " .ipyllm-static .ipyllm-tex { position: absolute; width: 1px; height: 1px;"
+    " overflow: hidden; clip-path: inset(50%); white-space: nowrap; }"
+    # MathJax typeset the TeX: its rendering shows, the MathML goes.
+    f" .ipyllm-static .ipyllm-math:has({_TYPESET}) > .ipyllm-mathml {{ display: none; }}"
+    f" .ipyllm-static .ipyllm-math:has({_TYPESET}) > .ipyllm-tex {{ position: static;"
+    " width: auto; height: auto; overflow: visible; clip-path: none; white-space: normal; }"
+)
+
+# The math elements of ``_math.math_html`` after the sanitizer: their text is escaped TeX.
+_MATH_ELEMENT = re.compile(
+    r'<(span|div) class="ipyllm-math( ipyllm-math-display)?">'
+    r"(\\[(\[])(.*?)(\\[)\]])</\1>",
+    re.DOTALL,
+)
+_MAX_TEX = 10_000  # longer formulas stay TeX (conversion time grows with length)
+
+
+def tex_to_mathml(tex: str, *, display: bool = False) -> str | None:
+    """Sanitized MathML for ``tex``, or None when it cannot be converted.
+
+    ``tex`` should already be defused (see ``_math.defuse_tex``); whatever latex2mathml
+    makes of it, only the MathML allow-list's elements and attribute values are kept.
+    """
+    if len(tex) > _MAX_TEX:
+        return None
+    from latex2mathml.converter import convert
+
+    try:
+        markup = convert(tex, display="block" if display else "inline")
+    except Exception:  # its own errors, RecursionError on deep nesting, anything else
+        return None
+    mathml = sanitize_mathml(markup)
+    return mathml if mathml.startswith("<math") and mathml.endswith("</math>") else None
+
+
+def _with_mathml(body_html: str) -> tuple[str, bool]:
+    """``body_html`` with MathML beside the TeX of each formula; whether any was added."""
+    if "ipyllm-math" not in body_html:
+        return body_html, False
+    added = False
+
+    def add(match: re.Match[str]) -> str:
+        nonlocal added
+        tag, display, opener, body, closer = match.groups()
+        mathml = tex_to_mathml(html.unescape(body), display=bool(display))
+        if mathml is None:
+            return match.group(0)
+        added = True
+        return (
+            f'<{tag} class="ipyllm-math{display or ""}">'
+            f'<span class="ipyllm-mathml {MATHJAX_IGNORE_CLASSES}" hidden="hidden">{mathml}</span>'
+            f'<span class="ipyllm-tex">{opener}{body}{closer}</span></{tag}>'
+        )
+
+    return _MATH_ELEMENT.sub(add, body_html), added
 
 
 def extras_html(transcript: Transcript) -> str:
