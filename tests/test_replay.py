@@ -229,3 +229,46 @@ def test_replay_needs_no_key(tmp_path: Path) -> None:
     # openai at its default URL would need OPENAI_API_KEY; a replay does not.
     with pytest.raises(ipyllm.ConfigurationError, match="no recording"):
         ipyllm.stream("k", provider="openai", replay=True, store=store)
+
+
+def git(project: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=project, capture_output=True, text=True, check=True, timeout=30
+    )
+    return done.stdout
+
+
+def test_the_store_beside_a_notebook_stays_out_of_git_add(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default store (.ipyllm/ beside the notebook) holds prompts and answers; the folder
+    ipyllm creates ignores itself, so `git add .` stages the notebook and nothing else."""
+    project = tmp_path / "project"
+    project.mkdir()
+    git(project, "init", "-q")
+    monkeypatch.delenv("IPYLLM_STORE")  # the default path, as a user has it
+    fast = "http://demo.ipyllm.invalid/with/rate=0,latency=0/v1"
+    cells = ["%load_ext ipyllm", f"%%chat -p demo --base-url {fast} --record\nA private prompt"]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    # Run as Jupyter runs a notebook: the kernel's working directory is the notebook's folder.
+    NotebookClient(
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": project}}
+    ).execute()
+    nbformat.write(notebook, project / "report.ipynb")
+
+    store = Store(project / ".ipyllm" / "store.sqlite3")
+    assert store.count_exchanges() == 1
+    assert [turn.prompt for turn in store.turns()] == ["A private prompt"]
+    assert (project / ".ipyllm" / ".gitignore").read_text().splitlines()[-1] == "*"
+    git(project, "add", ".")
+    assert git(project, "diff", "--cached", "--name-only").split() == ["report.ipynb"]
+
+
+def test_only_a_folder_the_store_creates_gets_a_gitignore(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    Store(mine / "store.sqlite3").count_exchanges()  # the first use creates the file
+    assert not (mine / ".gitignore").exists()  # the user's folder is left as it was
+    Store(tmp_path / "made" / "deeper" / "store.sqlite3").count_exchanges()
+    assert (tmp_path / "made" / "deeper" / ".gitignore").exists()
+    assert not (tmp_path / "made" / ".gitignore").exists()

@@ -4,7 +4,9 @@ One file per project by default (``.ipyllm/store.sqlite3`` under the working
 directory, or ``IPYLLM_STORE``). WAL journaling lets several kernels write at
 once; each exchange is written in one transaction, so a kernel killed mid-write
 leaves the file as it was. Secrets are never stored: requests are kept without
-headers, and URLs without their query strings.
+headers, and URLs without their query strings. Prompts and answers are, so a folder
+that the store creates gets a ``.gitignore`` of ``*`` (as pytest does for its cache):
+nothing in it reaches a repository by accident.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ from ..errors import StoreError
 from ..transcript import Transcript
 
 DEFAULT_PATH = Path(".ipyllm") / "store.sqlite3"
+GITIGNORE = (
+    "# Created by ipyllm: its store keeps prompts and answers, so git ignores this folder.\n"
+    "# Delete this file to commit recordings (to replay them elsewhere).\n"
+    "*\n"
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS exchanges (
@@ -115,7 +122,7 @@ class Store:
 
     def _connect(self) -> sqlite3.Connection:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._make_folder()
             connection = sqlite3.connect(self.path, timeout=self.timeout)
             connection.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
             connection.execute("PRAGMA journal_mode = WAL")
@@ -124,6 +131,18 @@ class Store:
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(self._explain(exc)) from None
         return connection
+
+    def _make_folder(self) -> None:
+        """Create the store's folder if needed; one it creates is ignored by git."""
+        folder = self.path.parent
+        if folder.is_dir():
+            return  # the user's, or made before: left as it is
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            return  # another kernel made it just now, and writes the .gitignore
+        (folder / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
 
     def _explain(self, exc: Exception) -> str:
         text = str(exc)
