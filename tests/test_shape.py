@@ -24,11 +24,12 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("wire", {"sse", "ndjson"}),
     ("dialects", {"dialects"}),
     ("transcript", {"transcript"}),
+    ("pricing", {"pricing"}),
     ("client", {"client"}),
     ("render", {"render"}),
     ("views", {"views"}),
     ("runner", {"runner"}),
-    ("api", {"_chat", "conversation"}),
+    ("api", {"_chat", "_many", "conversation"}),
     ("shell", {"magic", "__init__"}),
     # The teaching server is an application of its own on top of everything.
     ("server", {"server"}),
@@ -49,7 +50,9 @@ FORBIDDEN = {
     ("views", "sse"),
     ("views", "ndjson"),
 }
-NO_HTTP = {"render", "views", "transcript", "events", "errors", "options", "sse", "ndjson"}
+NO_HTTP = {
+    "render", "views", "transcript", "pricing", "events", "errors", "options", "sse", "ndjson"
+}  # fmt: skip
 
 
 def modules() -> Iterator[tuple[str, Path]]:
@@ -182,11 +185,13 @@ PUBLIC = [
     "AuthenticationError",
     "ChatResult",
     "ChatView",
+    "Comparison",
     "ConfigurationError",
     "ConnectError",
     "HTTPStatusError",
     "InterpolationError",
     "IpyllmError",
+    "MapResult",
     "Options",
     "ProtocolError",
     "ProviderError",
@@ -204,9 +209,11 @@ PUBLIC = [
     "__version__",
     "achat",
     "chat",
+    "compare",
     "last",
     "list_models",
     "load_ipython_extension",
+    "map",
     "render_markdown",
     "stop_all",
     "stream",

@@ -48,6 +48,8 @@ if _typing.TYPE_CHECKING:
     from typing import Any
 
     from ._chat import ChatResult, ChatView, chat, stop_all
+    from ._many import Comparison, MapResult, compare
+    from ._many import map_rows as map
     from .client import Stream, achat, list_models, stream
     from .options import Options
     from .render import StreamingMarkdown, render_markdown
@@ -68,6 +70,10 @@ _LAZY = {
     "chat": "._chat",
     "stop_all": "._chat",
     "StreamingMarkdown": ".render",
+    "Comparison": "._many",
+    "MapResult": "._many",
+    "compare": "._many",
+    "map": "._many:map_rows",
     "render_markdown": ".render",
 }
 
@@ -76,10 +82,11 @@ last: ChatResult | None = None
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    where = _LAZY.get(name)
+    if where is None:
         raise AttributeError(f"module 'ipyllm' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module, __name__), name)
+    module, _, attribute = where.partition(":")
+    value = getattr(_importlib.import_module(module, __name__), attribute or name)
     globals()[name] = value  # later lookups skip this function
     return value
 
@@ -99,11 +106,13 @@ __all__ = [
     "AuthenticationError",
     "ChatResult",
     "ChatView",
+    "Comparison",
     "ConfigurationError",
     "ConnectError",
     "HTTPStatusError",
     "InterpolationError",
     "IpyllmError",
+    "MapResult",
     "Options",
     "ProtocolError",
     "ProviderError",
@@ -121,9 +130,11 @@ __all__ = [
     "__version__",
     "achat",
     "chat",
+    "compare",
     "last",
     "list_models",
     "load_ipython_extension",
+    "map",
     "render_markdown",
     "stop_all",
     "stream",

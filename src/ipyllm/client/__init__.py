@@ -15,7 +15,7 @@ from ._api import achat, list_models, normalize_messages, stream
 from ._framing import FramingDecoder, JSONLine
 from ._responses import error_details
 from ._retry import retry_after
-from ._sources import Source, SourceStream, as_source, to_events
+from ._sources import Source, SourceStream, as_source, failed_source, to_events
 from ._stream import Stream
 from ._target import Target, resolve
 
@@ -29,6 +29,7 @@ __all__ = [
     "achat",
     "as_source",
     "error_details",
+    "failed_source",
     "list_models",
     "normalize_messages",
     "resolve",

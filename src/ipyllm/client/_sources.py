@@ -13,7 +13,7 @@ from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from typing import Any, Protocol
 
 from ..dialects.openai import OpenAIChatParser
-from ..errors import ProtocolError, ProviderError, StreamError
+from ..errors import IpyllmError, ProtocolError, ProviderError, StreamError
 from ..events import (
     ErrorEvent,
     Event,
@@ -95,6 +95,34 @@ class SourceStream:
             raise
         else:
             transcript.end("done")
+
+
+class _Failed:
+    """Nothing to send: the request could not even be made (a bad row, a missing key)."""
+
+    def __init__(self, error: IpyllmError, provider: str, model: str) -> None:
+        self.transcript = Transcript(provider=provider, model=model)
+        self._error = error
+
+    def __aiter__(self) -> AsyncIterator[Event | RawEvent]:
+        return self._run()
+
+    async def _run(self) -> AsyncGenerator[Event | RawEvent, None]:
+        self.transcript.start()
+        failure = StreamError(
+            str(self._error), provider=self.transcript.provider, transcript=self.transcript
+        )
+        self.transcript.end("error", failure)
+        raise failure
+        yield  # an async generator that raises at once
+
+    async def aclose(self) -> None:
+        self.transcript.end("stopped")
+
+
+def failed_source(error: IpyllmError, *, provider: str = "", model: str = "") -> Source:
+    """A source whose answer fails at once with ``error`` (its transcript says so)."""
+    return _Failed(error, provider, model)
 
 
 def as_source(source: AsyncIterable[Any], *, title: str | None = None) -> Stream | SourceStream:

@@ -9,7 +9,17 @@ widget; :class:`TerminalSink` prints. A new view is a new class with ``begin``,
 from __future__ import annotations
 
 from ._answer_view import AnswerView
-from ._sink import Sink
-from ._terminal import TerminalSink
+from ._columns import ColumnsView
+from ._progress import ProgressView
+from ._sink import BatchSink, Sink
+from ._terminal import TerminalBatch, TerminalSink
 
-__all__ = ["AnswerView", "Sink", "TerminalSink"]
+__all__ = [
+    "AnswerView",
+    "BatchSink",
+    "ColumnsView",
+    "ProgressView",
+    "Sink",
+    "TerminalBatch",
+    "TerminalSink",
+]

@@ -146,13 +146,13 @@ class AnswerView(widgets.VBox):
         self._notes.value = notes_html(self._all_notes())
         self._show_final_body(final_html)
         if self._outputs is not None:
-            self._outputs.update_fallback(*self._static_copy(final_html))
+            self._outputs.update_fallback(*self.static_copy(final_html))
 
     # -- showing ----------------------------------------------------------------------
     def display(self) -> None:
         """Show the view in the current cell, with its static fallback unless ``static=False``."""
         self._outputs = NotebookOutputs(self.answer_id)
-        fallback = self._static_copy(self._renderer.html) if self.static else None
+        fallback = self.static_copy(self._renderer.html) if self.static else None
         self._outputs.show(self._widget_bundle(), fallback)
 
     def _ipython_display_(self) -> None:
@@ -174,7 +174,7 @@ class AnswerView(widgets.VBox):
         """
         if self._outputs is None or self.final_html is None:
             return
-        self._outputs.replace_live(*self._static_copy(self.final_html))
+        self._outputs.replace_live(*self.static_copy(self.final_html))
         self.close_all_children()
 
     def close_all_children(self) -> None:
@@ -182,7 +182,10 @@ class AnswerView(widgets.VBox):
         for widget in descendants(self):
             widget.close()
 
-    def _static_copy(self, body_html: str) -> tuple[dict[str, str], dict[str, Any]]:
+    def static_copy(self, body_html: str | None = None) -> tuple[dict[str, str], dict[str, Any]]:
+        """The static, sanitized copy of the answer as it stands (``body_html``: its HTML)."""
+        if body_html is None:
+            body_html = self.final_html if self.final_html is not None else self._renderer.html
         transcript = self.transcript
         if transcript is None:  # shown before its answer began
             transcript = Transcript(provider=self.title or "", model="")
@@ -260,7 +263,7 @@ class AnswerView(widgets.VBox):
         self._budget.spend(sent, now)
         if self._outputs is not None and now - self._last_fallback >= _FALLBACK_INTERVAL:
             self._last_fallback = now  # an output message, not a widget message
-            self._outputs.update_fallback(*self._static_copy(self._renderer.html))
+            self._outputs.update_fallback(*self.static_copy(self._renderer.html))
 
     def _costs(self, transcript: Transcript, now: float) -> int:
         """Widget messages the next frame would send."""
@@ -347,7 +350,7 @@ class AnswerView(widgets.VBox):
     def _widget_bundle(self) -> dict[str, Any]:
         # Built by hand: ipywidgets 7 has no _repr_mimebundle_, and both speak protocol 2.
         return {
-            "text/plain": "ChatView (a live widget: run the cell in Jupyter to see it)",
+            "text/plain": "",  # viewers without widgets show the fallback output instead
             "application/vnd.jupyter.widget-view+json": {
                 "version_major": 2,
                 "version_minor": 0,

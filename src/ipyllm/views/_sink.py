@@ -22,3 +22,16 @@ class Sink(Protocol):
     def feed(self, event: Event | RawEvent) -> None: ...
 
     def end(self, transcript: Transcript) -> None: ...
+
+
+class BatchSink(Protocol):
+    """Receives many answers: ``begin`` once, a :class:`Sink` per row, ``end`` once all ended.
+
+    ``stop_all`` is the runner's; each row's own sink gets its row's stop as usual.
+    """
+
+    def begin(self, count: int, stop_all: Callable[[], None]) -> None: ...
+
+    def row(self, index: int) -> Sink: ...
+
+    def end(self, transcripts: list[Transcript]) -> None: ...

@@ -53,3 +53,42 @@ class TerminalSink:
             out.write(note)
         out.write("\n")
         out.flush()
+
+
+class TerminalBatch:
+    """Many answers in a terminal: each printed whole, under its title, as it ends."""
+
+    def __init__(self, titles: list[str], out: TextIO | None = None) -> None:
+        self.titles = titles
+        self._out = out
+
+    def begin(self, count: int, stop_all: Callable[[], None]) -> None:
+        pass
+
+    def row(self, index: int) -> _TerminalRow:
+        return _TerminalRow(self, index)
+
+    def end(self, transcripts: list[Transcript]) -> None:
+        pass
+
+    def _print(self, index: int, transcript: Transcript) -> None:
+        out = self._out if self._out is not None else sys.stdout
+        title = self.titles[index] if index < len(self.titles) else self.titles[0]
+        out.write(f"\n[{index}] {title} · {status_line(transcript)}\n{transcript.text}\n")
+        if transcript.error is not None:
+            out.write(f"[error: {transcript.error}]\n")
+        out.flush()
+
+
+class _TerminalRow:
+    def __init__(self, batch: TerminalBatch, index: int) -> None:
+        self._batch, self._index = batch, index
+
+    def begin(self, transcript: Transcript, stop: Callable[[], None]) -> None:
+        pass
+
+    def feed(self, event: Event | RawEvent) -> None:
+        pass
+
+    def end(self, transcript: Transcript) -> None:
+        self._batch._print(self._index, transcript)
