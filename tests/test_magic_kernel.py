@@ -153,6 +153,16 @@ def test_a_prompt_with_code_braces_and_a_variable_is_sent_right(
         ("%%chat -p nope\nhi", "unknown provider 'nope'"),
         ("%%chat -p anthropic\nhi", "set the ANTHROPIC_API_KEY environment variable"),
         ("%%chat --bogus\nhi", "unrecognized arguments: --bogus"),
+        ("%%chat --temprature 0.5\nhi", "unknown option --temprature: did you mean --temperature?"),
+        ("%%chat --no-histroy\nhi", "unknown option --no-histroy: did you mean --no-history?"),
+        ("%%chat --format mardown\nhi", "did you mean --format markdown?"),
+        ("%%chat --replay fallbak\nhi", "not 'fallbak' (did you mean 'fallback'?)"),
+        (
+            "%chat histroy",
+            "unknown command 'histroy': did you mean 'history'? "
+            "To send a one-word prompt, write it as a cell: %%chat",
+        ),
+        ("%chat Sesions", "unknown command 'Sesions': did you mean 'sessions'?"),
         ("%%chat\n{limit.nope}", "cannot fill in {limit.nope}: AttributeError"),
         ("%%chat\n   ", "nothing to send"),
     ],
@@ -165,6 +175,31 @@ def test_errors_before_sending_are_one_clear_line(kernel: Kernel, cell: str, mes
     assert content["ename"] == "UsageError"
     assert message in content["evalue"]
     assert "\n" not in content["evalue"]
+
+
+def test_a_mistyped_command_or_option_sends_nothing_and_a_prompt_still_goes(
+    kernel: Kernel, server: ServerThread
+) -> None:
+    base = f"-p openai --base-url {server.url}/with/rate=0,latency=0/v1 --wait --no-history"
+    before = len(server.app.log)
+    for line in (f"%chat {base} histroy", f"%chat {base} --temprature 0.5 Hello there"):
+        reply, _ = kernel.execute(line)
+        assert reply["content"]["ename"] == "UsageError", line
+    assert [r for r in server.app.log[before:] if r["event"] == "request"] == []
+    # More than one word is a prompt, and so is one word written as a cell.
+    kernel.run(f"%chat {base} Explain SSE in one line")
+    assert literal(kernel, "__import__('ipyllm').last.text") == ask("Explain SSE in one line")
+    kernel.run(f"%%chat {base}\nhistroy")
+    assert literal(kernel, "__import__('ipyllm').last.text") == ask("histroy")
+
+
+def test_the_help_shows_how_replay_is_written(kernel: Kernel) -> None:
+    reply = kernel.run("%chat?")
+    (page,) = [p for p in reply["content"]["payload"] if p.get("source") == "page"]
+    help_text = page["data"]["text/plain"]
+    assert "[--replay [fallback]]" in help_text
+    assert "--replay <[fallback]>" in help_text
+    assert "{True" not in help_text
 
 
 def test_stop_all_and_history_commands(kernel: Kernel, server: ServerThread) -> None:
@@ -230,6 +265,18 @@ def test_terminal_ipython_prints_the_answer_as_it_arrives(server: ServerThread) 
     assert ask("Terminal question") in printed
     spread = arrivals[-1][0] - arrivals[0][0]
     assert spread > 1.0  # printed over the stream's seconds, not all at the end
+
+
+def test_the_terminal_command_of_the_readme_prints_the_answer() -> None:
+    """README: `ipython --ext=ipyllm -c '%chat Explain SSE in one line'` (the demo model,
+    since the tests remove every provider key)."""
+    ipython = Path(sys.executable).with_name("ipython")  # this environment's
+    done = subprocess.run(
+        [str(ipython), "--ext=ipyllm", "-c", "%chat Explain SSE in one line"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert ask("Explain SSE in one line") in done.stdout
 
 
 def test_config_sets_defaults_and_the_line_overrides_them(

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import json
+import re
 import threading
 import time
 import warnings
@@ -88,7 +90,49 @@ class _Switch(argparse.Action):
 
 
 def _replay_value(text: str) -> bool | str:
-    return text if text == "fallback" else True
+    """``--replay`` alone means True; its only value is ``fallback``. Anything else is an
+    error, rather than a prompt's first word taken silently as the value."""
+    if text == "fallback":
+        return text
+    hint = " (did you mean 'fallback'?)" if _closest(text, ["fallback"]) else ""
+    raise argparse.ArgumentTypeError(f"takes no value or 'fallback', not {text!r}{hint}")
+
+
+# A one-word line this close to a command is taken for a mistyped command, not a prompt.
+_COMMAND_CUTOFF = 0.75
+
+
+def _closest(word: str, candidates: Sequence[str], cutoff: float = 0.6) -> str | None:
+    found = difflib.get_close_matches(word, list(candidates), n=1, cutoff=cutoff)
+    return found[0] if found else None
+
+
+_UNRECOGNIZED = re.compile(r"unrecognized arguments: (.*)")
+_INVALID_CHOICE = re.compile(r"argument (\S+): invalid choice: '([^']*)' \(choose from (.*)\)")
+
+
+def _explain_usage(message: str, parser: argparse.ArgumentParser) -> str:
+    """argparse's error, naming the closest option (or choice) when there is one."""
+    unrecognized = _UNRECOGNIZED.fullmatch(message)
+    if unrecognized:
+        for token in unrecognized.group(1).split():
+            if not token.startswith("-"):
+                continue
+            name = token.split("=", 1)[0]
+            # Compared without the dashes, which every long option shares.
+            options = [flag[2:] for flag in parser._option_string_actions if flag[:2] == "--"]
+            closest = _closest(name[2:], options) if name.startswith("--") else None
+            if closest:
+                return f"unknown option {name}: did you mean --{closest}?"
+            break
+        return message
+    invalid = _INVALID_CHOICE.fullmatch(message)
+    if invalid:
+        option, value, choices = invalid.groups()
+        closest = _closest(value, re.findall(r"'([^']*)'", choices))
+        if closest:
+            return f"{message}: did you mean {option} {closest}?"
+    return message
 
 
 def _with_option_flags(func: F) -> F:
@@ -108,7 +152,8 @@ def _with_option_flags(func: F) -> F:
         elif spec.kind == "dict":
             kwargs.update(action="append", metavar=spec.metavar)
         elif spec.kind == "replay":
-            kwargs.update(nargs="?", const=True, choices=[True, "fallback"], type=_replay_value)
+            # The metavar is what %chat? shows: "--replay [fallback]".
+            kwargs.update(nargs="?", const=True, type=_replay_value, metavar="fallback")
         func = argument(*flags, **kwargs)(func)
     return func
 
@@ -140,12 +185,17 @@ class ChatMagics(Magics):
         once: click Stop, or ``%chat stop``, to end an answer early. ``{name}`` in the
         prompt is replaced by the value of the variable ``name``.
         """
-        args = parse_argstring(self.chat, line)
+        try:
+            args = parse_argstring(self.chat, line)
+        except UsageError as error:
+            raise UsageError(_explain_usage(str(error), self.chat.parser)) from None
         try:
             options = self._options(args)
             if cell is None:
                 if args.words and args.words[0] in SUBCOMMANDS:
                     return self._command(args.words[0], args.words[1:], options)
+                if len(args.words) == 1:
+                    _refuse_a_mistyped_command(args.words[0])
                 prompt = " ".join(args.words)
             else:
                 if args.words:
@@ -329,6 +379,16 @@ class ChatMagics(Magics):
         print(f"{len(names)} models from {target.provider} at {target.base_url}:")
         for name in sorted(names):
             print(f"  {name}")
+
+
+def _refuse_a_mistyped_command(word: str) -> None:
+    """A lone word close to a command is a typo, not a prompt worth paying for."""
+    command = _closest(word.lower(), SUBCOMMANDS, _COMMAND_CUTOFF)
+    if command:
+        raise UsageError(
+            f"unknown command {word!r}: did you mean {command!r}? "
+            "To send a one-word prompt, write it as a cell: %%chat"
+        )
 
 
 def _run_sync(coroutine: Any) -> Any:
