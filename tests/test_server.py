@@ -795,3 +795,41 @@ def test_cli_serves_logs_and_stops_on_ctrl_c() -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+# -- other servers' shapes: split=event, after_end=, error_style=, whole= -----------------
+
+
+async def test_split_event_sends_one_piece_per_event(client: httpx.AsyncClient) -> None:
+    for name, route in (("gemini_stream.sse", "/v1beta/x"), ("ollama_chat.ndjson", "/api/chat")):
+        data = (FIXTURES / name).read_bytes()
+        path = f"/with/replay={name},split=event,delay=0.02{route}"
+        async with client.stream("POST", path) as response:
+            pieces = [piece async for piece in response.aiter_raw()]
+        assert b"".join(pieces) == data
+        end = b"\r\n\r\n" if name.endswith(".sse") else b"\n"
+        assert len(pieces) == data.count(end) and all(p.endswith(end) for p in pieces)
+
+
+async def test_after_end_error_style_and_whole(client: httpx.AsyncClient) -> None:
+    done = await post_route(client, "responses", prefix=f"{FAST},words=3,after_end=done")
+    after = done.content.split(b"event: response.completed\n")[1]
+    assert after.endswith(b"}\n\ndata: [DONE]\n\n") and after.count(b"\n\n") == 2
+    junk = await post_route(client, "anthropic", prefix=f"{FAST},words=3,after_end=junk")
+    after = junk.content.split(b"event: message_stop\n")[1]
+    assert after.count(b"\n\n") == 2 and after.endswith(b'"text":"x"\n\n')
+
+    prefix = f"{FAST},error_after=2,error_style="
+    llamacpp = await post_route(client, "chat", prefix=prefix + "llamacpp")
+    assert llamacpp.content.endswith(b'"type":"server_error"}\n\ndata: [DONE]\n\n')
+    assert b"\n\nerror: {" in llamacpp.content
+    openrouter = await post_route(client, "chat", prefix=prefix + "openrouter")
+    last = sse_json(openrouter.content)[-1][1]
+    assert last["choices"][0]["finish_reason"] == "error" and last["error"]["message"]
+    assert openrouter.content.endswith(b"data: [DONE]\n\n")
+    refused = await post_route(client, "anthropic", prefix=prefix + "openrouter")
+    assert refused.status_code == 400 and "error_style" in refused.json()["error"]["message"]
+
+    whole = await post_route(client, "chat", prefix=f"{FAST},whole=1")
+    assert whole.headers["content-type"] == "application/json"
+    assert whole.json()["choices"][0]["message"]["content"] == demo_answer(HISTORY)

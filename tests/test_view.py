@@ -251,3 +251,36 @@ def test_the_static_copy_keeps_a_height_limit_but_only_a_css_length() -> None:
     assert 'style="max-height: 12em; overflow: auto"' in limited["text/html"]
     hostile, _ = static_bundle(transcript, "<p>x</p>", "", max_height="1px;background:url(x)")
     assert "style=" not in hostile["text/html"]
+
+
+async def test_a_stop_reads_neutral_and_an_open_events_panel_stays_open(
+    frontend: Frontend,
+) -> None:
+    view = ChatView(events=True)
+
+    async def source() -> AsyncIterator[Any]:
+        yield RawEvent('{"delta": "Half"}', None, 0.01)
+        yield TextDelta("Half")
+        await asyncio.sleep(30)
+
+    task = view.start(source())
+    await asyncio.sleep(0.1)
+    view.stop()
+    transcript = await task
+    assert transcript.status == "stopped"
+    extras = frontend.value(view, "ipyllm-extras")
+    assert 'class="ipyllm-stopped"' in extras and "ipyllm-error" not in extras
+    data, _ = view.static_copy()
+    assert 'class="ipyllm-stopped"' in data["text/html"]
+    assert 'class="ipyllm-error"' not in data["text/html"]
+    assert "<details class='ipyllm-wire' open>" in data["text/html"]
+    assert "ipyllm-raw-scroll" in data["text/html"]
+    # ...and an error still reads as one
+    failed = ChatView()
+
+    async def failing() -> AsyncIterator[str]:
+        yield "x"
+        raise ProviderError("boom")
+
+    await failed.stream(failing())
+    assert 'class="ipyllm-error"' in frontend.value(failed, "ipyllm-extras")

@@ -63,6 +63,7 @@ def static_bundle(
     notes: list[str] | None = None,
     *,
     raw_events_html: str | None = None,
+    raw_events_open: bool = False,
     max_height: str | None = None,
 ) -> tuple[dict[str, str], dict[str, Any]]:
     """The output data and metadata that replace the live view when it ends.
@@ -90,9 +91,11 @@ def static_bundle(
     parts.append(f'<div class="ipyllm-body ipyllm-md"{box}>{body_html}</div>')
     parts += _extras_html(transcript)
     if raw_events_html:
+        # Open when the live view showed the panel; its end (the newest events) in view.
         parts.append(
-            "<details class='ipyllm-wire'><summary>Wire events</summary>"
-            f"<div class='ipyllm-raw'>{raw_events_html}</div></details>"
+            f"<details class='ipyllm-wire'{' open' if raw_events_open else ''}>"
+            "<summary>Wire events</summary><div class='ipyllm-raw-scroll'>"
+            f"<div class='ipyllm-raw'>{raw_events_html}</div></div></details>"
         )
     parts.append("</div>")
     markdown = escape_markdown(transcript.text)
@@ -199,7 +202,9 @@ def _extras_html(transcript: Transcript) -> list[str]:
             f'<div class="ipyllm-refusal">Refused: {html.escape(transcript.refusal)}</div>'
         )
     for note in _notes(transcript):
-        parts.append(f'<div class="ipyllm-error">{html.escape(note)}</div>')
+        # A stop is the reader's choice, not a failure: said in a neutral style.
+        kind = "ipyllm-stopped" if transcript.status == "stopped" else "ipyllm-error"
+        parts.append(f'<div class="{kind}">{html.escape(note)}</div>')
     return parts
 
 

@@ -58,21 +58,29 @@ def markdown_stylesheet() -> str:
 _VIEW_CSS = """\
 .ipyllm-status { font-size: 0.85em; color: var(--jp-ui-font-color2, #777);
   font-family: var(--jp-ui-font-family, sans-serif); padding: 2px 0; }
-.ipyllm-status.ipyllm-state-stopped { color: var(--jp-warn-color0, #b26b00); }
-.ipyllm-status.ipyllm-state-error { color: var(--jp-error-color0, #c62828); }
+.ipyllm-status.ipyllm-state-error { color: #c62828; }
 .ipyllm-spinner { display: inline-block; width: 0.8em; height: 0.8em; margin-right: 0.4em;
   vertical-align: -0.1em; border: 2px solid currentColor; border-right-color: transparent;
   border-radius: 50%; animation: ipyllm-spin 0.8s linear infinite; }
 @keyframes ipyllm-spin { to { transform: rotate(360deg); } }
 .ipyllm-note { font-size: 0.85em; color: var(--jp-ui-font-color2, #777); font-style: italic; }
-.ipyllm-error { color: var(--jp-error-color0, #c62828); border-left: 3px solid currentColor;
+.ipyllm-error { color: #c62828; border-left: 3px solid currentColor;
   padding: 0.3em 0.6em; margin: 0.4em 0; white-space: pre-wrap; }
+/* Error red at 4.5:1 or more: #c62828 on white (5.6), #e57373 on dark cells (5.4). */
+[data-jp-theme-light="false"] .ipyllm-error, body.vscode-dark .ipyllm-error,
+[data-jp-theme-light="false"] .ipyllm-status.ipyllm-state-error,
+body.vscode-dark .ipyllm-status.ipyllm-state-error { color: #e57373; }
+.ipyllm-stopped { color: var(--jp-ui-font-color1, inherit); font-style: italic;
+  border-left: 3px solid var(--jp-border-color1, #999); padding: 0.3em 0.6em; margin: 0.4em 0; }
 .ipyllm-refusal { color: var(--jp-warn-color0, #b26b00); font-style: italic; margin: 0.4em 0; }
 .ipyllm-tool-name { font-weight: bold; }
 .ipyllm-tool pre, .ipyllm-reasoning pre, .ipyllm-text { white-space: pre-wrap; margin: 0; }
 .ipyllm-text { font-family: var(--jp-code-font-family, monospace); }
 .ipyllm-raw { font-family: var(--jp-code-font-family, monospace); font-size: 0.8em;
-  max-height: 20em; overflow: auto; border-top: 1px dashed var(--jp-border-color2, #8886); }
+  border-top: 1px dashed var(--jp-border-color2, #8886); }
+/* column-reverse: the newest events stay in view unless the reader scrolls up. */
+.ipyllm-raw-scroll { max-height: 20em; overflow: auto; display: flex;
+  flex-direction: column-reverse; }
 .ipyllm-raw-event { white-space: pre-wrap; overflow-wrap: anywhere; line-height: 1.4; }
 .ipyllm-raw-time { color: var(--jp-ui-font-color2, #777); }
 /* The live view's HTMLMath blocks take the full width, as in the static copy. */

@@ -88,7 +88,7 @@ class AnthropicMessages(Dialect):
             "stop_sequence": None,
         }
 
-    def error_events(self) -> list[bytes]:
+    def error_events(self, style: str | None = None) -> list[bytes]:
         return [self._event("error", error={"type": "overloaded_error", "message": "Overloaded"})]
 
     def malformed_event(self) -> bytes:

@@ -184,6 +184,11 @@ class TeachingApp:
             else:
                 dialect_type = _DIALECTS[route]
                 prompt = dialect_type.parse(_json_object(body))
+            if options.error_style and options.error_style not in dialect_type.error_styles:
+                raise RequestError(
+                    f"error_style={options.error_style} is for OpenAI-compatible chat and "
+                    "completion routes"
+                )
         except (OptionError, RequestError) as exc:
             return error_response(envelope, 400, str(exc))
         except _Failure as exc:
@@ -192,7 +197,7 @@ class TeachingApp:
         if options.empty:
             content_type = dialect.content_type if prompt.stream else "application/json"
             return reshaped(bytes_response(200, b"", content_type), options)
-        if not prompt.stream:
+        if not prompt.stream or options.whole:  # whole=1: a server that ignores "stream"
             return reshaped(json_response(200, dialect.whole()), options)
         headers = [("content-type", dialect.content_type), ("cache-control", "no-cache")]
         body_pieces = self._stream(dialect, options)
@@ -272,11 +277,13 @@ class TeachingApp:
                 case "malformed":
                     yield dialect.malformed_event()
                 case "error":
-                    for data in dialect.error_events():
+                    for data in dialect.error_events(options.error_style):
                         yield data
                     return
                 case "drop":
                     raise DropConnection
+        if options.after_end is not None:  # a proxy's [DONE], or junk, after the end event
+            yield b"data: [DONE]\n\n" if options.after_end == "done" else dialect.malformed_event()
 
 
 def _with_faults(events: Iterator[Event], options: RequestOptions) -> Iterator[Event | str]:

@@ -111,6 +111,8 @@ class Dialect(ABC):
     family: ClassVar[str]  # which provider's error envelope applies
     content_type: ClassVar[str] = "text/event-stream"
     reasoning: ClassVar[bool] = True  # whether the format can carry reasoning
+    # Other servers' ways of failing mid-stream in this format (error_style=...).
+    error_styles: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, gen: Generation) -> None:
         self.gen = gen
@@ -126,8 +128,11 @@ class Dialect(ABC):
         """The whole successful stream."""
 
     @abstractmethod
-    def error_events(self) -> list[bytes]:
-        """The provider's own "the stream failed" event(s); the body ends after them."""
+    def error_events(self, style: str | None = None) -> list[bytes]:
+        """The provider's own "the stream failed" event(s); the body ends after them.
+
+        ``style`` names one of :attr:`error_styles`: another server's way of failing.
+        """
 
     @abstractmethod
     def malformed_event(self) -> bytes:

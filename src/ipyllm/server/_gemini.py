@@ -78,7 +78,7 @@ class Gemini(Dialect):
         final = self._response([{"text": ""}], len(self.gen.answer), thought, self._finish())
         yield Event(_crlf_sse(final), False)
 
-    def error_events(self) -> list[bytes]:
+    def error_events(self, style: str | None = None) -> list[bytes]:
         error = {
             "code": 500,
             "message": "An internal error has occurred. Please retry or report the problem.",

@@ -31,15 +31,23 @@ Options: put /with/KEY=VALUE,KEY=VALUE in front of any route, for example
             retry_after=S  retry_after_ms=MS   add retry-after / retry-after-ms headers
             body=html | body=empty   a proxy's HTML error page, or no body at all
   proxies   html=1   200 with an HTML page (captive portal)    empty=1   200, empty body
+            whole=1  the whole JSON answer, as if "stream": true were ignored
+            after_end=done | after_end=junk   a [DONE] (LiteLLM's proxy) or a broken
+                     event after the stream's end event
   streams   error_after=N      the provider's in-stream error event after N tokens
             drop_after=N       cut the connection after N tokens (no finish, no [DONE])
             drop_after_bytes=N cut the connection after exactly N body bytes
             stall_after=N,stall=S   go silent for S seconds (default 3600) after N tokens
             malformed_after=N  send one event with broken JSON after N tokens
+            error_style=llamacpp | error_style=openrouter   with error_after, fail as
+                     llama.cpp (an "error:" field, then [DONE]) or OpenRouter (an error
+                     beside finish_reason "error", then [DONE]) do; OpenAI-style routes
   replay    replay=FILE   serve a capture from the fixtures directory (--fixtures DIR)
-            split=N | split=random,seed=K   re-chunk the body; delay=S between pieces
-  times=N   faults (status, html, empty, replay, *_after) hit only the first N requests
-            with this exact option string; later ones are answered normally.
+            split=N | split=random,seed=K | split=event   re-chunk the body (in N-byte,
+                     random or one-event pieces); delay=S between pieces
+  times=N   faults (status, html, empty, whole, replay, *_after, after_end) hit only the
+            first N requests with this exact option string; later ones are answered
+            normally.
 
 Examples
   curl -N http://HOST:PORT/v1/chat/completions -H 'content-type: application/json' \\

@@ -65,7 +65,7 @@ class OllamaChat(Dialect):
             yield Event(self._line(**self._piece(token), done=False), True)
         yield Event(self._line(**self._piece(""), **self._final_fields()), False)
 
-    def error_events(self) -> list[bytes]:
+    def error_events(self, style: str | None = None) -> list[bytes]:
         return [b'{"error":"an error was encountered while running the model"}\n']
 
     def malformed_event(self) -> bytes:

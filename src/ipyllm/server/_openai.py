@@ -27,9 +27,21 @@ _OPENAI_STREAM_ERROR = sse(
     }
 )
 
+_DONE = b"data: [DONE]\n\n"
+# llama.cpp before its error-event change (2025): an ``error:`` field, which the SSE rules
+# tell clients to ignore, then the usual end marker.
+_LLAMACPP_STREAM_ERROR = [
+    b'error: {"code":500,"message":"The model failed while generating the answer.",'
+    b'"type":"server_error"}\n\n',
+    _DONE,
+]
+# OpenRouter: a chunk with the error beside a choice whose finish reason is "error".
+_OPENROUTER_ERROR = {"code": "server_error", "message": "The upstream provider disconnected."}
+
 
 class ChatCompletions(Dialect):
     family = "openai"
+    error_styles = ("llamacpp", "openrouter")
 
     @staticmethod
     def parse(payload: dict[str, Any]) -> Prompt:
@@ -77,9 +89,14 @@ class ChatCompletions(Dialect):
         yield Event(self._delta({}, "length" if self.gen.truncated else "stop"), False)
         if self.gen.include_usage:
             yield Event(self._chunk([], usage=self._usage()), False)
-        yield Event(b"data: [DONE]\n\n", False)
+        yield Event(_DONE, False)
 
-    def error_events(self) -> list[bytes]:
+    def error_events(self, style: str | None = None) -> list[bytes]:
+        if style == "llamacpp":
+            return _LLAMACPP_STREAM_ERROR
+        if style == "openrouter":
+            choice = {"index": 0, "delta": {"content": ""}, "finish_reason": "error"}
+            return [self._chunk([choice], error=_OPENROUTER_ERROR), _DONE]
         return [_OPENAI_STREAM_ERROR]
 
     def malformed_event(self) -> bytes:
@@ -110,6 +127,7 @@ class ChatCompletions(Dialect):
 class LegacyCompletions(Dialect):
     family = "openai"
     reasoning = False
+    error_styles = ("llamacpp", "openrouter")
 
     @staticmethod
     def parse(payload: dict[str, Any]) -> Prompt:
@@ -153,9 +171,14 @@ class LegacyCompletions(Dialect):
         yield Event(sse(self._completion([self._choice("", self._finish())])), False)
         if self.gen.include_usage:
             yield Event(sse(self._completion([], usage=self._usage())), False)
-        yield Event(b"data: [DONE]\n\n", False)
+        yield Event(_DONE, False)
 
-    def error_events(self) -> list[bytes]:
+    def error_events(self, style: str | None = None) -> list[bytes]:
+        if style == "llamacpp":
+            return _LLAMACPP_STREAM_ERROR
+        if style == "openrouter":
+            choice = self._choice("", "error")
+            return [sse(self._completion([choice], error=_OPENROUTER_ERROR)), _DONE]
         return [_OPENAI_STREAM_ERROR]
 
     def malformed_event(self) -> bytes:
@@ -355,7 +378,7 @@ class Responses(Dialect):
             False,
         )
 
-    def error_events(self) -> list[bytes]:
+    def error_events(self, style: str | None = None) -> list[bytes]:
         error = {
             "code": "server_error",
             "message": "An error occurred while processing your request.",

@@ -29,7 +29,7 @@ class RequestOptions:
     rate: float | None = None
     latency: float | None = None
     words: int | None = None
-    split: int | str | None = None  # a piece size, or "random"
+    split: int | str | None = None  # a piece size, "random", or "event"
     seed: int = 0
     delay: float = 0.0
     retry_after: str | None = None
@@ -37,6 +37,7 @@ class RequestOptions:
     body: str = "json"
     stall: float = 3600.0
     times: int | None = None
+    error_style: str | None = None  # another server's in-stream error, for error_after
     # Faults: apply only to the first ``times`` requests with this option string.
     replay: str | None = None
     status: int | None = None
@@ -47,6 +48,8 @@ class RequestOptions:
     drop_after_bytes: int | None = None
     stall_after: int | None = None
     malformed_after: int | None = None
+    after_end: str | None = None  # "done" or "junk", sent after the stream's end event
+    whole: bool = False  # the non-streamed JSON answer, even when a stream was asked for
 
     def without_faults(self) -> RequestOptions:
         return dataclasses.replace(self, **{name: _DEFAULTS[name] for name in FAULT_KEYS})
@@ -62,6 +65,8 @@ FAULT_KEYS = (
     "drop_after_bytes",
     "stall_after",
     "malformed_after",
+    "after_end",
+    "whole",
 )
 # Every field has a plain default; Any because each field's type differs.
 _DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(RequestOptions)}
@@ -126,11 +131,11 @@ def _status(text: str) -> int:
 
 
 def _split(text: str) -> int | str:
-    if text == "random":
+    if text in ("random", "event"):
         return text
     value = int(text)
     if value < 1:
-        raise ValueError("must be 'random' or a piece size >= 1")
+        raise ValueError("must be 'random', 'event' or a piece size >= 1")
     return value
 
 
@@ -146,6 +151,15 @@ def _body_kind(text: str) -> str:
     if text not in ("json", "html", "empty"):
         raise ValueError("must be json, html or empty")
     return text
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in allowed:
+            raise ValueError("must be " + " or ".join(allowed))
+        return text
+
+    return parse
 
 
 def _times(text: str) -> int:
@@ -176,4 +190,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "drop_after_bytes": _count,
     "stall_after": _count,
     "malformed_after": _count,
+    "error_style": _choice("llamacpp", "openrouter"),
+    "after_end": _choice("done", "junk"),
+    "whole": _flag,
 }

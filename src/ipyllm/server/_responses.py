@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from ipyllm.server._errors import error_body, proxy_error_page, reason_phrase
 from ipyllm.server._options import RequestOptions
 
 _HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive"}
+_SSE_EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+_LINE_END = re.compile(rb"\n")
 
 
 class DropConnection(Exception):
@@ -85,7 +88,11 @@ class LoggedBody:
 
 def reshaped(response: Response, options: RequestOptions) -> Response:
     """Apply the byte-level options (split, delay, drop_after_bytes) to any body."""
-    if options.split is not None:
+    if options.split == "event":
+        content_type = next((v for k, v in response.headers if k.lower() == "content-type"), "")
+        ends = _LINE_END if "ndjson" in content_type else _SSE_EVENT_END
+        response.body = _per_event(response.body, ends, options.delay)
+    elif options.split is not None:
         response.body = _resplit(response.body, options.split, options.seed, options.delay)
     if options.drop_after_bytes is not None:
         response.body = _cut_after(response.body, options.drop_after_bytes)
@@ -107,6 +114,29 @@ async def _resplit(
                 first = False
                 yield piece[start : start + step]
                 start += step
+
+
+async def _per_event(
+    body: ResponseBody, ends: re.Pattern[bytes], delay: float
+) -> AsyncGenerator[bytes, None]:
+    """One piece per wire event (an SSE event, or an NDJSON line), ``delay`` apart."""
+    pending = b""
+    first = True
+    async with aclosing(body):
+        async for piece in body:
+            pending += piece
+            start = 0
+            for match in ends.finditer(pending):
+                if not first:
+                    await asyncio.sleep(delay)
+                first = False
+                yield pending[start : match.end()]
+                start = match.end()
+            pending = pending[start:]
+    if pending:  # a body that does not end on an event boundary: the rest, as it is
+        if not first:
+            await asyncio.sleep(delay)
+        yield pending
 
 
 async def _cut_after(body: ResponseBody, limit: int) -> AsyncGenerator[bytes, None]:

@@ -69,6 +69,7 @@ class AnswerView(widgets.VBox):
         notes: list[str] | None = None,
     ) -> None:
         self.format = format
+        self.events = events
         self.max_height = max_height
         self.allow_images = allow_images
         self.frame_interval = 1.0 / fps
@@ -195,6 +196,7 @@ class AnswerView(widgets.VBox):
             STYLESHEET,
             self._all_notes(),
             raw_events_html=self._raw.html if self._raw_count else None,
+            raw_events_open=self.events,
             max_height=self.max_height,
         )
 

@@ -69,7 +69,12 @@ class ViewParts:
         )
         self.extras = plain_html(_dom_classes=("ipyllm-extras",))
         self.raw = AppendOnlyHTML(plain_html, "ipyllm-raw")
-        self.raw.box.layout.display = "flex" if events else "none"
+        # The scroller, not the box, is limited: it keeps the newest events in view.
+        raw_scroll = widgets.Box(
+            [self.raw.box],
+            layout=widgets.Layout(display="flex" if events else "none"),
+            _dom_classes=("ipyllm-raw-scroll",),
+        )
         header = widgets.HBox(
             [self.status, self.stop_button],
             layout=widgets.Layout(align_items="center", margin="0"),
@@ -84,7 +89,7 @@ class ViewParts:
             self.reasoning.box,
             scroller,
             self.extras,
-            self.raw.box,
+            raw_scroll,
         ]
 
 
