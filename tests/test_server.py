@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+import ipyllm
 from ipyllm.server import (
     DEMO_MODELS,
     DemoTransport,
@@ -833,3 +835,96 @@ async def test_after_end_error_style_and_whole(client: httpx.AsyncClient) -> Non
     whole = await post_route(client, "chat", prefix=f"{FAST},whole=1")
     assert whole.headers["content-type"] == "application/json"
     assert whole.json()["choices"][0]["message"]["content"] == demo_answer(HISTORY)
+
+
+# -- routes nobody serves, the CLI's help and errors --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "check"),
+    [
+        ("/v2/nothing", lambda b: b["error"]["type"] == "invalid_request_error"
+         and b["error"]["code"] is None),  # OpenAI's "invalid URL": no model_not_found
+        ("/v1/messages/batches", lambda b: b["type"] == "error"
+         and b["error"]["type"] == "not_found_error"),
+        ("/v1beta/models/demo:countTokens", lambda b: b["error"]["status"] == "NOT_FOUND"
+         and b["error"]["code"] == 404),
+        ("/v1beta/cachedContents", lambda b: b["error"]["status"] == "NOT_FOUND"),
+        ("/api/embed", lambda b: isinstance(b["error"], str)),
+    ],
+)  # fmt: skip
+async def test_unknown_routes_answer_in_the_envelope_of_the_provider_they_belong_to(
+    client: httpx.AsyncClient, path: str, check: Callable[[Any], bool]
+) -> None:
+    for prefix in ("", "/with/rate=0"):
+        response = await client.post(prefix + path, json={})
+        assert response.status_code == 404
+        body = response.json()
+        assert check(body), body
+        assert "Unknown route POST" in json.dumps(body) and "GET /" in json.dumps(body)
+
+
+def _cli(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ipyllm.server", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+async def test_cli_banner_base_urls_all_answer() -> None:
+    process = _cli("--port", "0", "--rate", "0", "--latency", "0", "--quiet")
+    try:
+        assert process.stdout is not None
+        banner = [process.stdout.readline() for _ in range(8)]
+        suggested = [re.search(r"%%chat -p (\S+) --base-url (\S+)", line) for line in banner]
+        pairs = [(m[1], m[2]) for m in suggested if m]
+        assert {p for p, _ in pairs} == {"openai", "anthropic", "ollama", "gemini"}, banner
+        for provider, base_url in pairs:
+            transcript = await ipyllm.achat(
+                "Hi", provider=provider, base_url=base_url, api_key="k", max_retries=0
+            )
+            assert transcript.text == demo_answer([{"role": "user", "content": "Hi"}]), provider
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=10)
+
+
+def test_cli_help_shows_url_shapes_and_fault_options() -> None:
+    shown = subprocess.run(
+        [sys.executable, "-m", "ipyllm.server", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert shown.returncode == 0
+    for text in (
+        "/v1/chat/completions",
+        "/v1/messages",
+        "/api/chat",
+        ":streamGenerateContent",
+        "/with/",
+        "status=CODE",
+        "error_after=N",
+        "drop_after=N",
+        "stall_after=N",
+        "malformed_after=N",
+        "replay=FILE",
+        "times=N",
+        "after_end",
+        "error_style",
+    ):
+        assert text in shown.stdout, text
+
+
+def test_cli_says_when_the_port_is_taken() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = _cli("--port", str(port))
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert err.strip() == f"port {port} is taken, choose another with --port"
+    assert "Traceback" not in out + err

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import signal
+import sys
 import time
 
 from ipyllm.server._app import LogRecord
+from ipyllm.server._help import HELP_TEXT
 from ipyllm.server._http import TeachingServer
 
 _SHOWN_EVENTS = ("request", "complete", "disconnect", "drop")
@@ -18,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m ipyllm.server",
         description="A fake LLM API that streams a demo answer in every provider's format.",
+        # The routes (URL shapes) and the /with/ fault options, as GET / serves them.
+        epilog=HELP_TEXT[HELP_TEXT.index("Routes (") :],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
@@ -38,8 +44,16 @@ def main(argv: list[str] | None = None) -> int:
         first_token_latency=args.latency,
         on_log=None if args.quiet else _print_record,
     )
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a class session ends
-        asyncio.run(_serve(server))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a class session ends
+            asyncio.run(_serve(server))
+    except OSError as exc:  # raised by the bind, before anything was served
+        if exc.errno == errno.EADDRINUSE:
+            print(f"port {args.port} is taken, choose another with --port", file=sys.stderr)
+        else:
+            print(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+                  file=sys.stderr)  # fmt: skip
+        return 1
     print("stopped", flush=True)
     return 0
 
@@ -62,7 +76,7 @@ def _print_banner(url: str) -> None:
         f"  %%chat -p openai --base-url {url}/v1\n"
         f"  %%chat -p anthropic --base-url {url}\n"
         f"  %%chat -p ollama --base-url {url}\n"
-        f"  %%chat -p gemini --base-url {url}\n"
+        f"  %%chat -p gemini --base-url {url}/v1beta\n"
         f"  faults: --base-url {url}/with/status=429,retry_after=1,times=1/v1\n"
         f"  routes and options: curl {url}/\n"
         "Ctrl-C stops the server.",

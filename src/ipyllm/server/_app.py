@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl
 
 from ipyllm.server._anthropic import AnthropicMessages
 from ipyllm.server._demo import DEMO_MODELS, demo_answer, demo_reasoning, demo_tokens
-from ipyllm.server._errors import CAPTIVE_PORTAL_PAGE, reason_phrase
+from ipyllm.server._errors import CAPTIVE_PORTAL_PAGE, reason_phrase, unknown_route_body
 from ipyllm.server._formats import Dialect, Event, Generation, Prompt, RequestError
 from ipyllm.server._gemini import Gemini
 from ipyllm.server._help import HELP_TEXT
@@ -55,6 +55,7 @@ _DIALECTS: dict[str, type[Dialect]] = {
 _GEMINI_PATH = re.compile(
     r"/v1(?:beta)?/models/(?P<model>[^/:]+):(?P<action>streamGenerateContent|generateContent)"
 )
+_GEMINI_ACTION = re.compile(r"/models/[^/:]+:")  # Gemini's models/NAME:action paths
 _MODEL_LISTS = {"/v1/models": "openai", "/api/tags": "ollama"}
 _FIXTURE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\.(sse|ndjson|http)")
 _FIXTURE_TYPES = {"sse": "text/event-stream", "ndjson": "application/x-ndjson"}
@@ -164,7 +165,7 @@ class TeachingApp:
             return text_response(200, HELP_TEXT)
         gemini = _GEMINI_PATH.fullmatch(route)
         family = _family_of(route, gemini is not None)
-        envelope = family or "openai"
+        envelope = family or _owner_of(route)
         try:
             options = self._options_for(raw_options)
             # Faults answer on any path: a replay works whatever a client appends to its base URL.
@@ -172,7 +173,8 @@ class TeachingApp:
             if faulted is not None:
                 return faulted
             if family is None:
-                raise _Failure(404, f"Unknown route {method} {route}. Read GET / for the routes.")
+                message = f"Unknown route {method} {route}. Read GET / for the routes."
+                return json_response(404, unknown_route_body(envelope, message))
             expected = "GET" if route in _MODEL_LISTS else "POST"
             if method != expected:
                 raise _Failure(405, f"Use {expected} for {route}.")
@@ -360,6 +362,17 @@ def _family_of(route: str, is_gemini: bool) -> str | None:
     if route in _DIALECTS:
         return _DIALECTS[route].family
     return "gemini" if is_gemini else _MODEL_LISTS.get(route)
+
+
+def _owner_of(route: str) -> str:
+    """Whose error envelope an unknown route gets: the provider its path belongs to."""
+    if route == "/api" or route.startswith("/api/"):
+        return "ollama"
+    if route.startswith(("/v1beta/", "/v1alpha/")) or _GEMINI_ACTION.search(route):
+        return "gemini"
+    if route.startswith("/v1/messages/") or route == "/v1/complete":
+        return "anthropic"
+    return "openai"
 
 
 def _json_object(body: bytes) -> dict[str, Any]:

@@ -131,6 +131,14 @@ def error_body(family: str, status: int, message: str | None = None) -> dict[str
     }
 
 
+def unknown_route_body(family: str, message: str) -> dict[str, Any]:
+    """A 404 for a path nobody serves, in the envelope of the provider the path belongs to."""
+    body = error_body(family, 404, message)
+    if family == "openai":
+        body["error"]["code"] = None  # OpenAI's "Invalid URL" error has no code
+    return body
+
+
 def proxy_error_page(status: int) -> bytes:
     """What a reverse proxy answers when the upstream fails: HTML, not the provider's JSON."""
     title = f"{status} {reason_phrase(status)}"
