@@ -22,6 +22,16 @@ if TYPE_CHECKING:
     from .errors import StreamError
 
 Status = Literal["pending", "streaming", "done", "stopped", "error"]
+CutOff = Literal["max_tokens", "content_filter"]
+
+# Finish values, in each provider's own words, that say why an answer was cut short.
+_LIMITS = ("length", "max_tokens", "MAX_TOKENS", "max_output_tokens", "incomplete")
+_FILTERS = ("content_filter", "refusal", "SAFETY", "RECITATION", "BLOCKLIST",
+            "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY")  # fmt: skip
+_CUT_OFF: dict[str, CutOff] = {
+    **dict.fromkeys(_LIMITS, "max_tokens"),
+    **dict.fromkeys(_FILTERS, "content_filter"),
+}
 
 
 @dataclass(slots=True)
@@ -135,6 +145,16 @@ class Transcript:
         end = self.ended_at if self.ended_at is not None else time.monotonic()
         span = end - self.first_token_at
         return self.output_tokens / span if span > 0 else None
+
+    @property
+    def cut_off(self) -> CutOff | None:
+        """Why the answer was cut short, whatever the provider's word for it, else None.
+
+        "max_tokens": the token limit (``length``, ``max_tokens``, ``MAX_TOKENS``,
+        ``max_output_tokens``); "content_filter": a content filter (``content_filter``,
+        Anthropic's ``refusal``, Gemini's ``SAFETY``...). ``finish_reason`` keeps the word.
+        """
+        return _CUT_OFF.get(self.finish_reason) if self.finish_reason else None
 
     @property
     def finished(self) -> bool:

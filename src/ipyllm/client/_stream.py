@@ -139,8 +139,9 @@ class Stream:
     async def _read(self, response: httpx.Response) -> AsyncGenerator[Event | RawEvent, None]:
         """One generator from socket to caller: each event is applied and yielded once."""
         transcript = self.transcript
-        parser = self.target.dialect.new_parser()
-        decoder = FramingDecoder(self.target.dialect.framing)
+        dialect = self.target.dialect
+        parser = dialect.new_parser()
+        decoder = FramingDecoder(dialect.framing, error_field=dialect.error_field)
         received = 0
         finished = False  # a finish reason arrived: servers that skip [DONE] after it are done
         server_error: ErrorEvent | None = None
@@ -161,14 +162,26 @@ class Stream:
                                 server_error = cast(ErrorEvent, event)
                             transcript.apply(event)
                             yield event
+                        if parser.terminated:
+                            # Checked per event, not per read: what a server sends after its
+                            # end (LiteLLM's [DONE] after response.completed) is never read.
+                            break
                     if parser.terminated:
                         break
                 else:
                     for wire_event in decoder.close():
+                        if self.raw:
+                            yield self._raw_event(wire_event)
                         for event in self._interpret(parser, wire_event):
-                            finished = finished or type(event) is Finish
+                            kind = type(event)
+                            if kind is Finish:
+                                finished = True
+                            elif kind is ErrorEvent and server_error is None:
+                                server_error = cast(ErrorEvent, event)
                             transcript.apply(event)
                             yield event
+                        if parser.terminated:
+                            break
         except httpx.HTTPError as exc:
             if not (parser.terminated or finished):
                 raise self._broken(exc) from None

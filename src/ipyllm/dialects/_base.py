@@ -39,7 +39,8 @@ class Parser:
     """Maps one stream's wire events to normalized events; one instance per stream.
 
     ``terminated`` turns true when the dialect's own end marker arrives
-    (``[DONE]``, ``message_stop``, ``response.completed``, ``done: true``).
+    (``[DONE]``, ``message_stop``, ``response.completed``, ``done: true``, Gemini's
+    chunk with a finish reason); the client reads nothing after it.
     """
 
     provider: ClassVar[str] = ""
@@ -71,6 +72,8 @@ class Dialect:
 
     name: ClassVar[str]
     framing: ClassVar[Literal["sse", "ndjson"]] = "sse"
+    # An SSE line "error: ..." reaches the parser as an event named "error" (llama.cpp).
+    error_field: ClassVar[bool] = False
     api_key_env: ClassVar[str | None] = None
     base_url_env: ClassVar[str | None] = None
     default_base_url: ClassVar[str] = ""

@@ -61,6 +61,9 @@ class GeminiParser(Parser):
             "blockReason"
         )
         if isinstance(finish, str) and finish:
+            # Gemini has no end marker: the chunk with the finish reason (and the final usage)
+            # is the last one, so whatever follows it is not part of the answer.
+            self.terminated = True
             events.append(Finish(finish))
         usage = chunk.get("usageMetadata")
         if isinstance(usage, dict) and usage:

@@ -50,8 +50,6 @@ class _ChunkParser(Parser):
             self.terminated = True
             return []
         chunk = self.load(event)
-        if chunk.get("error"):
-            return [error_event(chunk["error"])]
         events: list[Event] = []
         for choice in as_list(chunk.get("choices")):  # empty on usage-only and Azure chunks
             if type(choice) is not dict or choice.get("index", 0) != 0:
@@ -63,6 +61,12 @@ class _ChunkParser(Parser):
         usage = chunk.get("usage")
         if type(usage) is dict and usage:
             events.append(_openai_usage(usage))
+        error = chunk.get("error")
+        if error or (not events and (event.event == "error" or chunk.get("object") == "error")):
+            # {"error": {...}} (OpenAI, vLLM, llama.cpp), also beside a choice whose finish
+            # reason is "error" (OpenRouter); llama.cpp's old "error:" field, whose value is
+            # the error itself; vLLM's flat {"object": "error", "message": ...}.
+            events.append(error_event(error or chunk))
         return events
 
     def _choice_deltas(self, choice: dict[str, Any]) -> list[Event]:
@@ -114,6 +118,7 @@ class OpenAIChat(Dialect):
     # Declared again so that subclasses (the demo, the other OpenAI APIs) may override them.
     api_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
     base_url_env: ClassVar[str | None] = "OPENAI_BASE_URL"
+    error_field: ClassVar[bool] = True  # llama.cpp serves this API
     default_base_url = "https://api.openai.com/v1"
     default_model = "gpt-4o-mini"
     parser_class: ClassVar[type[Parser]] = OpenAIChatParser
@@ -216,7 +221,9 @@ class OpenAIResponsesParser(Parser):
         if response.get("error"):
             events.append(error_event(response["error"]))
         status = as_str(response.get("status")) or kind.removeprefix("response.")
-        events.append(Finish(status))
+        # An incomplete answer says why: max_output_tokens or content_filter.
+        reason = as_str(as_dict(response.get("incomplete_details")).get("reason"))
+        events.append(Finish(reason or status))
         usage = response.get("usage")
         if isinstance(usage, dict) and usage:
             events.append(_openai_usage(usage))
@@ -225,6 +232,7 @@ class OpenAIResponsesParser(Parser):
 
 class OpenAIResponses(OpenAIChat):
     name = "openai-responses"
+    error_field = False  # its errors are named events of their own
     default_model = "gpt-4.1-mini"
     parser_class = OpenAIResponsesParser
 

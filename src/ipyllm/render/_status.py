@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from ..transcript import Transcript
 
-# Finish values that mean the answer was cut short by a token limit.
-_CUT_BY_LIMIT = {"length", "max_tokens", "MAX_TOKENS", "incomplete"}
+_CUT_OFF_BY = {
+    "max_tokens": " (cut off by the max tokens limit)",
+    "content_filter": " (stopped by the content filter)",
+}
 
 
 def status_line(transcript: Transcript) -> str:
@@ -39,10 +41,9 @@ def status_line(transcript: Transcript) -> str:
                 f"tokens: {_count(usage.input_tokens)} in, {_count(usage.output_tokens)} out"
             )
         if transcript.finish_reason:
-            finish = f"finish: {transcript.finish_reason}"
-            if transcript.finish_reason in _CUT_BY_LIMIT:
-                finish += " (cut off by the max tokens limit)"
-            parts.append(finish)
+            cut_off = transcript.cut_off
+            why = _CUT_OFF_BY[cut_off] if cut_off else ""
+            parts.append(f"finish: {transcript.finish_reason}{why}")
         if status == "stopped":
             parts.append("partial answer kept")
     return " · ".join(parts)
