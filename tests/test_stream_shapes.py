@@ -8,25 +8,35 @@ answer, whole JSON answers where a stream was asked for.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ipyllm
-from ipyllm import ProviderError
+from ipyllm import ProtocolError, ProviderError, Transcript
 from ipyllm.client import resolve
-from ipyllm.events import RawEvent, TextDelta
+from ipyllm.dialects import get_dialect
+from ipyllm.events import Finish, RawEvent, TextDelta
 from ipyllm.render import status_line
 from ipyllm.server import TeachingServer, demo_answer, demo_tokens
 
 from .conftest import base_url_for
+from .test_fuzz import check_event, corrupted, json_values
 
 SHAPES = Path(__file__).resolve().parent / "fixtures"
 QUESTION = "Why is the sky blue?"
 CAPTURED = demo_answer([{"role": "user", "content": QUESTION}], words=4)  # capture.py's answer
+PROVIDERS = ["openai", "openai-completions", "openai-responses", "anthropic", "ollama", "gemini"]
+HINT = (
+    "the server may have failed before its first token, for example a prompt longer than "
+    "its context window; check the server's log."
+)
 ONE_READ, EVENT_PER_READ = "", "split=event,delay=0.02"
 SPLITS = [ONE_READ, EVENT_PER_READ, "split=1", "split=7", "split=random,seed=3"]
 
@@ -244,3 +254,175 @@ async def test_incomplete_details_reach_the_transcript_and_the_status_line(
     assert transcript.text == "".join(demo_tokens(CAPTURED)[:4])
     assert f"finish: {reason}" in status_line(transcript) and said in status_line(transcript)
     assert not transcript.notes
+
+
+# -- 4. a whole JSON answer where a stream was asked for ------------------------------------
+
+
+@pytest.mark.parametrize("model", ["demo", "demo-reasoning"])
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_whole_json_answer_is_accepted_in_every_dialect(
+    server: TeachingServer, provider: str, model: str
+) -> None:
+    streamed = open_stream(server, provider, model=model)
+    assert (await run(streamed))[1] is None
+    whole = open_stream(server, provider, "whole=1", model=model, raw=True)
+    events, error = await run(whole)
+    assert error is None, error
+    got, want = whole.transcript, streamed.transcript
+    assert got.status == "done"
+    assert (got.text, got.reasoning, got.finish_reason) == (
+        want.text,
+        want.reasoning,
+        want.finish_reason,
+    )
+    assert got.usage is not None and got.usage.output_tokens
+    if want.usage is not None:  # legacy completions stream no usage unless asked
+        assert (got.usage.input_tokens, got.usage.output_tokens) == (
+            want.usage.input_tokens,
+            want.usage.output_tokens,
+        )
+    assert sum(isinstance(e, Finish) for e in events) == 1
+    assert [e for e in events if isinstance(e, RawEvent)], "--events shows the JSON answer"
+    assert not got.notes
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_whole_json_answer_cut_by_the_token_limit_says_so(
+    server: TeachingServer, provider: str
+) -> None:
+    answer = open_stream(server, provider, "whole=1", max_tokens=3)
+    _, error = await run(answer)
+    assert error is None
+    assert answer.transcript.cut_off == "max_tokens"
+    assert "cut off by the max tokens limit" in status_line(answer.transcript)
+
+
+WHOLE_TOOLS = [
+    ("openai", "openai_whole_tool_calls.http", "tool_calls", ["call_paris", "call_tokyo"]),
+    (
+        "openai-responses",
+        "openai_responses_whole_tool_calls.http",
+        "completed",
+        ["call_paris", "call_tokyo"],
+    ),
+    ("anthropic", "anthropic_whole_tool_use.http", "tool_use", ["toolu_paris", "toolu_tokyo"]),
+    ("gemini", "gemini_whole_function_call.http", "STOP", [None, None]),
+    ("ollama", "ollama_whole_tool_calls.http", "stop", [None, None]),
+]
+
+
+@pytest.mark.parametrize(("provider", "fixture", "finish", "ids"), WHOLE_TOOLS)
+async def test_a_whole_json_answer_keeps_its_tool_calls(
+    server: TeachingServer, provider: str, fixture: str, finish: str, ids: list[str | None]
+) -> None:
+    answer = replay(server, provider, fixture, "")
+    _, error = await run(answer)
+    assert error is None, error
+    transcript = answer.transcript
+    assert transcript.status == "done" and transcript.finish_reason == finish
+    assert transcript.text == "Checking both cities."
+    assert transcript.reasoning == ("" if provider == "openai" else "Two cities.")
+    calls = [(c.id, c.name, c.parsed_arguments()) for c in transcript.tool_calls]
+    assert calls == [
+        (ids[0], "get_weather", {"city": "Paris"}),
+        (ids[1], "get_weather", {"city": "Tokyo"}),
+    ]
+    assert len({c.index for c in transcript.tool_calls}) == 2
+    assert transcript.usage is not None and transcript.usage.input_tokens == 30
+
+
+@pytest.mark.parametrize(
+    ("provider", "body", "code"),
+    [
+        ("openai", {"error": {"message": "This model's context is full.", "type":
+                              "invalid_request_error", "code": "context_length_exceeded"}},
+         "context_length_exceeded"),
+        ("anthropic", {"type": "error", "error": {"type": "overloaded_error",
+                                                  "message": "This model's context is full."}},
+         None),
+        ("gemini", {"error": {"code": 400, "message": "This model's context is full.",
+                              "status": "INVALID_ARGUMENT"}}, "400"),
+        ("openai-responses", {"detail": "This model's context is full."}, None),
+    ],
+)  # fmt: skip
+async def test_a_json_error_document_stays_the_servers_error(
+    server: TeachingServer, tmp_path: Path, provider: str, body: dict[str, Any], code: str | None
+) -> None:
+    (tmp_path / "error.http").write_bytes(
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n" + json.dumps(body).encode()
+    )
+    async with TeachingServer(fixtures_dir=tmp_path) as errors:
+        _, error = await run(open_stream(errors, provider, "replay=error.http"))
+    assert isinstance(error, ProviderError), error
+    assert "This model's context is full." in str(error) and "mid-stream" not in str(error)
+    assert error.error_code == code
+
+
+async def test_a_json_document_that_is_no_answer_is_a_protocol_error(tmp_path: Path) -> None:
+    (tmp_path / "other.http").write_bytes(
+        b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{"hello": "world"}'
+    )
+    async with TeachingServer(fixtures_dir=tmp_path) as other:
+        _, error = await run(open_stream(other, "openai", "replay=other.http"))
+    assert isinstance(error, ProtocolError)
+    assert "a JSON document instead of a stream" in str(error) and "hello" in str(error)
+
+
+# -- 5. an empty answer hints at what may have happened -------------------------------------
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_an_empty_body_hints_at_a_failure_before_the_first_token(
+    server: TeachingServer, provider: str
+) -> None:
+    _, error = await run(open_stream(server, provider, "empty=1"))
+    assert isinstance(error, ProtocolError)
+    assert "empty body" in str(error) and HINT in str(error)
+
+
+@pytest.mark.parametrize("whole", ["", "whole=1"])
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_an_answer_done_with_nothing_in_it_hints_at_the_same(
+    server: TeachingServer, provider: str, whole: str
+) -> None:
+    answer = open_stream(server, provider, whole, max_tokens=0)
+    _, error = await run(answer)
+    assert error is None
+    transcript = answer.transcript
+    assert transcript.status == "done" and transcript.text == ""
+    assert [note for note in transcript.notes if HINT in note]
+
+
+async def test_an_answer_with_text_gets_no_hint(server: TeachingServer) -> None:
+    answer = open_stream(server, "openai", max_tokens=1)
+    assert (await run(answer))[1] is None
+    assert answer.transcript.text and not answer.transcript.notes
+
+
+# -- whole answers of any shape: valid events or None, never a crash ------------------------
+
+WHOLE_ANSWERS = {provider: fixture for provider, fixture, _, _ in WHOLE_TOOLS}
+
+
+def whole_answer(fixture: str) -> Any:
+    return json.loads((SHAPES / fixture).read_bytes().partition(b"\r\n\r\n")[2])
+
+
+@pytest.mark.parametrize("provider", [*WHOLE_ANSWERS, "openai-completions"])
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_each_parser_maps_any_whole_answer_to_valid_events_or_none(
+    provider: str, data: st.DataObject
+) -> None:
+    fixture = WHOLE_ANSWERS.get(provider, "openai_whole_tool_calls.http")
+    answer = data.draw(corrupted(st.just(whole_answer(fixture))) | json_values)
+    events = get_dialect(provider).new_parser().parse_answer(answer)
+    if events is None:
+        return
+    transcript = Transcript(provider=provider)
+    for event in events:
+        check_event(event)
+        transcript.apply(event)
+    transcript.end("done")
+    status_line(transcript)

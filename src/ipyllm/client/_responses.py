@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import aclosing
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -18,11 +20,18 @@ from .._text import snippet
 from ..errors import AuthenticationError, HTTPStatusError, ProviderError, RateLimitError
 from ..events import ErrorEvent
 from ..transcript import Transcript
-from ._net import read_some, text_of
+from ._net import body_chunks, read_some, text_of
 from ._retry import retry_after
 from ._target import Target
 
 ERROR_BODY_LIMIT = 64 * 1024
+ANSWER_BODY_LIMIT = 16 * 1024 * 1024  # a whole JSON answer where a stream was asked for
+# An empty body, or an answer that ends with nothing in it: what llama.cpp and LiteLLM
+# send when the prompt does not fit the model's context.
+EARLY_FAILURE_HINT = (
+    "the server may have failed before its first token, for example a prompt longer "
+    "than its context window; check the server's log."
+)
 
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _TAGS = re.compile(r"<[^>]+>")
@@ -63,6 +72,30 @@ def error_details(body: bytes, content_type: str) -> ErrorDetails:
         message if isinstance(message, str) else snippet(text_of(body).strip(), 200),
         kind if isinstance(kind, str) else None,
         None if code is None else str(code),
+    )
+
+
+async def read_whole(response: httpx.Response, limit: int) -> bytes | None:
+    """The whole body, or None past ``limit`` bytes; a broken connection raises httpx's error."""
+    body = bytearray()
+    async with aclosing(body_chunks(response)) as chunks:
+        async for chunk in chunks:
+            body += chunk
+            if len(body) > limit:
+                return None
+    return bytes(body)
+
+
+def is_error_document(parsed: Any) -> bool:
+    """A JSON body that reports an error (OpenAI, Anthropic, Google, Ollama, vLLM, FastAPI)."""
+    if not isinstance(parsed, dict):
+        return False
+    return bool(
+        parsed.get("error")
+        or parsed.get("type") == "error"
+        or parsed.get("object") == "error"
+        or isinstance(parsed.get("message"), str)
+        or "detail" in parsed
     )
 
 

@@ -31,9 +31,18 @@ from ..errors import (
 )
 from ..events import ErrorEvent, Event, Finish, RawEvent
 from ..transcript import Transcript
-from ._framing import FramingDecoder
-from ._net import body_chunks, describe, origin, read_some, snippet_of, ssl_context
-from ._responses import ERROR_BODY_LIMIT, error_details, provider_error, status_error
+from ._framing import FramingDecoder, JSONLine
+from ._net import body_chunks, describe, origin, read_some, snippet_of, ssl_context, text_of
+from ._responses import (
+    ANSWER_BODY_LIMIT,
+    EARLY_FAILURE_HINT,
+    ERROR_BODY_LIMIT,
+    error_details,
+    is_error_document,
+    provider_error,
+    read_whole,
+    status_error,
+)
 from ._retry import retry_delay, should_retry
 from ._target import Target
 
@@ -118,9 +127,10 @@ class Stream:
         transcript.start()
         try:
             async with self._http_client() as client:
-                response = await self._open(client)
+                response, whole = await self._open(client)
                 try:
-                    async for event in self._read(response):
+                    events = self._read(response) if whole is None else self._answer(whole)
+                    async for event in events:
                         yield event
                 finally:
                     await response.aclose()
@@ -188,12 +198,10 @@ class Stream:
         if server_error is not None:
             raise provider_error(self.target.provider, server_error, transcript, mid_stream=True)
         if parser.terminated or finished:
+            self._note_if_empty()
             return
         if received == 0:
-            raise self._error(
-                ProtocolError,
-                f"{self.target.provider} answered with an empty body instead of a stream",
-            )
+            raise self._empty_body()
         where = (
             "in the middle of an event" if decoder.ended_mid_event else "before the answer ended"
         )
@@ -202,6 +210,56 @@ class Stream:
             f"the stream from {self.target.provider} ended {where} (no finish reason or end "
             f"marker) after {len(transcript.text)} characters",
         )
+
+    async def _answer(self, body: bytes) -> AsyncGenerator[Event | RawEvent, None]:
+        """A whole JSON answer where a stream was asked for: its events, all at once."""
+        provider, transcript = self.target.provider, self.transcript
+        if not body.strip():
+            raise self._empty_body()
+        if self.raw:
+            yield self._raw_event(JSONLine(text_of(body)))
+        try:
+            answer = loads(body)
+        except ValueError:
+            answer = None
+        events = None if answer is None else self._interpret_answer(answer)
+        if events is None:  # not an answer: the server's own words, or what it sent
+            details = error_details(body, "application/json")
+            if is_error_document(answer) and details.message:
+                message = redact(details.message, self.target.api_key)
+                said = ErrorEvent(message, details.type, details.code)
+                raise provider_error(provider, said, transcript, mid_stream=False)
+            raise self._error(
+                ProtocolError,
+                f"{provider} answered with a JSON document instead of a stream: {snippet_of(body)}",
+            )
+        server_error = next((e for e in events if type(e) is ErrorEvent), None)
+        for event in events:
+            transcript.apply(event)
+            yield event
+        if server_error is not None:
+            raise provider_error(provider, server_error, transcript, mid_stream=False)
+        self._note_if_empty()
+
+    def _empty_body(self) -> ProtocolError:
+        return self._error(
+            ProtocolError,
+            f"{self.target.provider} answered with an empty body instead of a stream; "
+            + EARLY_FAILURE_HINT,
+        )
+
+    def _note_if_empty(self) -> None:
+        """An answer that ended well with nothing in it says what may have happened."""
+        transcript = self.transcript
+        if (
+            transcript.text
+            or transcript.reasoning
+            or transcript.refusal
+            or transcript.tool_calls
+            or transcript.cut_off == "content_filter"  # the filter said why
+        ):
+            return
+        transcript.notes.append("The answer is empty: " + EARLY_FAILURE_HINT)
 
     def _error(self, kind: type[E], message: str) -> E:
         """An error with its context attached once: the key redacted, provider, transcript."""
@@ -242,8 +300,11 @@ class Stream:
             transport = self._recorder.wrap(inner)
         return httpx.AsyncClient(timeout=timeout, transport=transport, verify=ssl_context())
 
-    async def _open(self, client: httpx.AsyncClient) -> httpx.Response:
-        """Send the request, retrying what is worth retrying, until a stream starts."""
+    async def _open(self, client: httpx.AsyncClient) -> tuple[httpx.Response, bytes | None]:
+        """Send the request, retrying what is worth retrying, until a stream starts.
+
+        Also returns the body of a 2xx JSON answer, read whole (else None).
+        """
         spec = self._request
         deadline = time.monotonic() + self.retry_budget
         for attempt in range(self.max_retries + 1):
@@ -265,8 +326,7 @@ class Stream:
                 retryable = True
             else:
                 if response.is_success:
-                    await self._check_is_stream(response)
-                    return response
+                    return response, await self._check_is_stream(response)
                 error = await status_error(self.target, response, self.transcript)
                 retryable = should_retry(error, response.headers)
             delay = retry_delay(error, attempt, self.max_retries, deadline) if retryable else None
@@ -287,28 +347,50 @@ class Stream:
             StalledError, f"{self.target.provider} sent no response for {self.stall_timeout:g} s"
         )
 
-    async def _check_is_stream(self, response: httpx.Response) -> None:
-        """A 2xx answer that is a web page or a JSON document is not the stream asked for."""
+    async def _check_is_stream(self, response: httpx.Response) -> bytes | None:
+        """None for a stream; a web page raises; a JSON body is read whole and returned.
+
+        A JSON body is a server that ignored ``"stream": true``: a whole answer, or an
+        error document (:meth:`_answer` tells them apart).
+        """
         content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in ("text/html", "application/json"):
-            return
-        if content_type == "application/json" and self.target.dialect.framing == "ndjson":
-            return  # some Ollama versions label NDJSON as JSON
+            return None
+        if content_type == "application/json":
+            if self.target.dialect.framing == "ndjson":
+                return None  # some Ollama versions label NDJSON as JSON; a whole answer is a line
+            try:
+                body = await read_whole(response, ANSWER_BODY_LIMIT)
+            except httpx.HTTPError as exc:
+                raise self._broken(exc) from None
+            if body is None:
+                raise self._error(
+                    ProtocolError,
+                    f"{self.target.provider} answered with a JSON document of more than "
+                    f"{ANSWER_BODY_LIMIT >> 20} MiB instead of a stream",
+                )
+            return body
         body = await read_some(response, ERROR_BODY_LIMIT)
         await response.aclose()
         details = error_details(body, content_type)
-        provider = self.target.provider
-        if content_type == "application/json" and details.message:
-            said = ErrorEvent(
-                redact(details.message, self.target.api_key), details.type, details.code
-            )
-            raise provider_error(provider, said, self.transcript, mid_stream=False)
-        what = "an HTML page" if content_type == "text/html" else "a JSON document"
         raise self._error(
             ProtocolError,
-            f"{provider} answered with {what} instead of a stream "
+            f"{self.target.provider} answered with an HTML page instead of a stream "
             f"(HTTP {response.status_code}): {details.message or snippet_of(body)}",
         )
+
+    def _interpret_answer(self, answer: Any) -> list[Event] | None:
+        parser = self.target.dialect.new_parser()
+        try:
+            events = parser.parse_answer(answer)
+        except IpyllmError:
+            raise
+        except Exception as exc:  # as in _interpret: a shape no rule foresaw
+            raise self._error(
+                ProtocolError,
+                f"could not interpret a {self.target.provider} answer ({type(exc).__name__})",
+            ) from exc
+        return None if events is None else [self._redacted(event) for event in events]
 
     def _interpret(self, parser: Parser, wire_event: WireEvent) -> list[Event]:
         try:

@@ -51,6 +51,16 @@ class Parser:
     def parse(self, event: WireEvent) -> list[Event]:
         raise NotImplementedError
 
+    def parse_answer(self, answer: Any) -> list[Event] | None:
+        """A whole, non-streamed answer (from a server that ignored ``"stream": true``).
+
+        ``answer`` is the parsed JSON body. The events are the ones its stream would
+        have given (text, reasoning, tool calls, finish reason, usage, a reported
+        error). None when it does not have the shape of this provider's answers (an
+        error document, say): the client then reports it as the server's error.
+        """
+        return None
+
     def load(self, event: WireEvent) -> dict[str, Any]:
         """The event's data as a JSON object, or a clear ProtocolError."""
         try:

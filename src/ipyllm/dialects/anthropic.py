@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..events import (
@@ -73,6 +74,22 @@ class AnthropicParser(Parser):
         if kind == "error":
             return [error_event(as_dict(data.get("error")))]
         return []  # ping, content_block_stop, and event types added later
+
+    def parse_answer(self, answer: Any) -> list[Event] | None:
+        if type(answer) is not dict or type(answer.get("content")) is not list:
+            return None  # {"type": "error", "error": {...}}, or not a message
+        events: list[Event] = []
+        for index, block in enumerate(map(as_dict, answer["content"])):
+            if block.get("type") == "tool_use":
+                arguments = json.dumps(block.get("input") or {}, ensure_ascii=False)
+                call_id, name = as_str(block.get("id")) or None, as_str(block.get("name")) or None
+                events.append(ToolCallDelta(index, call_id, name, arguments))
+            else:
+                events += self._delta(index, block)  # text and thinking blocks
+        stop = answer.get("stop_reason")
+        if isinstance(stop, str) and stop:
+            events.append(Finish(stop))
+        return events + self._merge_usage(as_dict(answer.get("usage")))
 
     @staticmethod
     def _delta(index: int, delta: dict[str, Any]) -> list[Event]:

@@ -49,7 +49,21 @@ class GeminiParser(Parser):
         self._tool_calls = 0
 
     def parse(self, event: WireEvent) -> list[Event]:
-        chunk = self.load(event)
+        return self._chunk(self.load(event))
+
+    def parse_answer(self, answer: Any) -> list[Event] | None:
+        # generateContent answers one response object; streamGenerateContent without
+        # ?alt=sse answers a JSON array of them (the stream's chunks, errors included).
+        chunks = answer if type(answer) is list else [answer]
+        keys = ("candidates", "promptFeedback", "usageMetadata")
+        if not chunks or not all(
+            type(chunk) is dict and (any(key in chunk for key in keys) or type(answer) is list)
+            for chunk in chunks
+        ):
+            return None  # {"error": {...}} alone, or not an answer at all
+        return [event for chunk in chunks for event in self._chunk(chunk)]
+
+    def _chunk(self, chunk: dict[str, Any]) -> list[Event]:
         if chunk.get("error"):
             return [error_event(chunk["error"], type_key="status")]
         events: list[Event] = []

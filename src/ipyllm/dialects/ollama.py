@@ -47,7 +47,15 @@ class OllamaParser(Parser):
         self._tool_calls = 0
 
     def parse(self, event: WireEvent) -> list[Event]:
-        line = self.load(event)
+        return self._line(self.load(event))
+
+    def parse_answer(self, answer: Any) -> list[Event] | None:
+        # "stream": false answers the last line of a stream, whole ("done": true).
+        if type(answer) is not dict or not ("message" in answer or "response" in answer):
+            return None  # {"error": "..."}, or not an answer at all
+        return self._line(answer)
+
+    def _line(self, line: dict[str, Any]) -> list[Event]:
         if line.get("error"):
             return [error_event(line["error"])]
         events: list[Event] = []

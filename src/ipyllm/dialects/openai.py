@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar
 
 from ..events import (
@@ -69,7 +70,27 @@ class _ChunkParser(Parser):
             events.append(error_event(error or chunk))
         return events
 
+    def parse_answer(self, answer: Any) -> list[Event] | None:
+        if type(answer) is not dict or type(answer.get("choices")) is not list:
+            return None  # an error document, or not an answer at all
+        events: list[Event] = []
+        for choice in answer["choices"]:
+            if type(choice) is dict and choice.get("index", 0) == 0:
+                events += self._answer_deltas(choice)
+                finish = choice.get("finish_reason")
+                if type(finish) is str and finish:
+                    events.append(Finish(finish))
+        if type(answer.get("usage")) is dict and answer["usage"]:
+            events.append(_openai_usage(answer["usage"]))
+        if answer.get("error"):
+            events.append(error_event(answer["error"]))
+        return events
+
     def _choice_deltas(self, choice: dict[str, Any]) -> list[Event]:
+        raise NotImplementedError
+
+    def _answer_deltas(self, choice: dict[str, Any]) -> list[Event]:
+        """What a choice of a whole, non-streamed answer holds."""
         raise NotImplementedError
 
 
@@ -87,9 +108,21 @@ class OpenAIChatParser(_ChunkParser):
             return before + text + after
         return text
 
+    def _answer_deltas(self, choice: dict[str, Any]) -> list[Event]:
+        message = as_dict(choice.get("message"))
+        text = text_of(message.get("content"))
+        before, after = self._other_deltas(message, whole=True)
+        return before + ([TextDelta(text)] if text else []) + after
+
     @staticmethod
-    def _other_deltas(delta: dict[str, Any]) -> tuple[list[Event], list[Event]]:
-        """Reasoning (shown before the text), then refusal and tool-call fragments (after)."""
+    def _other_deltas(
+        delta: dict[str, Any], whole: bool = False
+    ) -> tuple[list[Event], list[Event]]:
+        """Reasoning (shown before the text), then refusal and tool-call fragments (after).
+
+        ``whole``: a non-streamed message, whose tool calls have no index (their order is
+        it) and may have arguments as an object (some compatible servers).
+        """
         events: list[Event] = []
         # DeepSeek and vLLM say reasoning_content, OpenRouter and Ollama say reasoning.
         reasoning = as_str(delta.get("reasoning_content")) or as_str(delta.get("reasoning"))
@@ -99,15 +132,19 @@ class OpenAIChatParser(_ChunkParser):
         refusal = as_str(delta.get("refusal"))
         if refusal:
             tail.append(RefusalDelta(refusal))
-        for call in as_list(delta.get("tool_calls")):
+        for position, call in enumerate(as_list(delta.get("tool_calls"))):
             call = as_dict(call)
             function = as_dict(call.get("function"))
+            index = as_int(call.get("index"))
+            arguments = function.get("arguments")
+            if whole and arguments is not None and not isinstance(arguments, str):
+                arguments = json.dumps(arguments, ensure_ascii=False)
             tail.append(
                 ToolCallDelta(
-                    index=as_int(call.get("index")) or 0,
+                    index=(position if whole else 0) if index is None else index,
                     id=as_str(call.get("id")) or None,
                     name=as_str(function.get("name")) or None,
-                    arguments=as_str(function.get("arguments")),
+                    arguments=as_str(arguments),
                 )
             )
         return events, tail
@@ -156,6 +193,8 @@ class OpenAICompletionsParser(_ChunkParser):
     def _choice_deltas(self, choice: dict[str, Any]) -> list[Event]:
         text = as_str(choice.get("text"))
         return [TextDelta(text)] if text else []
+
+    _answer_deltas = _choice_deltas  # a whole answer's choice has its text where a chunk has
 
 
 class OpenAICompletions(OpenAIChat):
@@ -215,6 +254,35 @@ class OpenAIResponsesParser(Parser):
             self.terminated = True
             return self._final(as_dict(data.get("response")), kind)
         return []
+
+    def parse_answer(self, answer: Any) -> list[Event] | None:
+        if type(answer) is not dict or type(answer.get("output")) is not list:
+            return None  # an error document, or not a response object
+        events: list[Event] = []
+        for position, item in enumerate(answer["output"]):
+            events += self._output_item(position, as_dict(item))
+        return events + self._final(answer, "response.completed")
+
+    @staticmethod
+    def _output_item(position: int, item: dict[str, Any]) -> list[Event]:
+        """One item of a whole response's output: a message, reasoning or a tool call."""
+        kind = item.get("type")
+        events: list[Event] = []
+        if kind == "function_call":
+            call_id = as_str(item.get("call_id")) or as_str(item.get("id")) or None
+            name = as_str(item.get("name")) or None
+            return [ToolCallDelta(position, call_id, name, as_str(item.get("arguments")))]
+        if kind == "reasoning":
+            parts = as_list(item.get("summary")) or as_list(item.get("content"))
+            reasoning = "".join(as_str(as_dict(part).get("text")) for part in parts)
+            return [ReasoningDelta(reasoning)] if reasoning else []
+        if kind == "message":
+            for part in map(as_dict, as_list(item.get("content"))):
+                if part.get("type") == "refusal" and as_str(part.get("refusal")):
+                    events.append(RefusalDelta(as_str(part.get("refusal"))))
+                elif as_str(part.get("text")):
+                    events.append(TextDelta(as_str(part.get("text"))))
+        return events
 
     def _final(self, response: dict[str, Any], kind: str) -> list[Event]:
         events: list[Event] = []
