@@ -387,3 +387,41 @@ def test_record_then_replay_per_cell(kernel: Kernel, server: ServerThread) -> No
     reply, _ = kernel.execute(chat_cell(server, "Never recorded", "", "--replay --wait"))
     assert reply["content"]["ename"] == "UsageError"
     assert "no recording of this request" in reply["content"]["evalue"]
+
+
+def test_compare_cell_streams_models_side_by_side_and_one_turn_enters_history(
+    kernel: Kernel, server: ServerThread
+) -> None:
+    kernel.run("%chat reset")
+    reply = kernel.run(chat_cell(server, "Compare us", "rate=200", "-m demo -m demo-b -o both"))
+    (live_id,) = kernel.display_ids(reply)  # one widget: the columns
+    final = kernel.final_display(live_id)["content"]
+    answers = final["metadata"]["ipyllm"]["answers"]
+    assert [entry["status"] for entry in answers] == ["done", "done"]
+    assert final["data"]["text/plain"].count(ask("Compare us")) == 2
+    assert literal(kernel, "[t.model for t in both.transcripts]") == ["demo", "demo-b"]
+    history = literal(
+        kernel, "len(get_ipython().find_magic('chat').__self__.sessions['default'].turns)"
+    )
+    assert history == 1
+
+
+def test_over_sends_a_cell_per_row_and_into_writes_the_answers(
+    server: ServerThread, tmp_path: Path
+) -> None:
+    cells = [
+        "%load_ext ipyllm",
+        "import pandas as pd\ncities = pd.DataFrame({'city': ['Paris', 'Lima', 'Oslo']})",
+        chat_cell(server, "Tell me about {city}", "rate=0,latency=0", "--over cities --into answer")
+        + "",
+        "list(cities['answer'])",
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(notebook, timeout=120, kernel_name="python3").execute()  # headless: waits
+    summary = notebook.cells[2].outputs
+    assert len(summary) == 1 and summary[0].output_type == "display_data"
+    assert "3 done" in summary[0].data["text/plain"]
+    assert summary[0].metadata["ipyllm"]["map"]["done"] == 3
+    assert "application/vnd.jupyter.widget-view+json" not in summary[0].data
+    answers = ast.literal_eval(notebook.cells[3].outputs[0].data["text/plain"])
+    assert answers == [ask(f"Tell me about {city}") for city in ("Paris", "Lima", "Oslo")]

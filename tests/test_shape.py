@@ -272,7 +272,7 @@ def test_magic_flags_and_config_traits_come_from_the_options() -> None:
             assert flag in flags, (name, flag)
     declared = {flag for spec in option_specs().values() for flag in spec.flags}
     negations = {f"--no-{flag[2:]}" for flag in declared if flag.startswith("--")}
-    own = {"--new", "-o", "--out"}  # actions of the magic, not options
+    own = {"--new", "-o", "--out", "--over", "--into"}  # actions of the magic, not options
     assert flags - declared - negations == own
     traits = set(Chat.class_trait_names(config=True))
     assert traits == {name for name, spec in option_specs().items() if spec.config}

@@ -77,9 +77,18 @@ class Answers:
 class Comparison(Answers):
     """The handle :func:`compare` returns; ``texts`` are the answers so far, in target order."""
 
+    def __init__(self, batch: runner.Batch, view: Any, sources: list[Source]) -> None:
+        super().__init__(batch, view)
+        self._sources = sources
+
+    @property
+    def transcripts(self) -> list[Transcript]:  # type: ignore[override]  # none ever queued
+        """Every target's transcript, in target order (all exist from the start)."""
+        return [source.transcript for source in self._sources]
+
     @property
     def texts(self) -> list[str]:
-        return [t.text if t is not None else "" for t in self.transcripts]
+        return [t.text for t in self.transcripts]
 
 
 def compare(
@@ -113,9 +122,9 @@ def compare(
         view = TerminalBatch(titles)
     else:
         view = ColumnsView(titles, format=format, events=events, max_height=max_height, notes=notes)
-        view.display()
+        view.display(fallback=mode == "background")
     batch = _run(len(streams), streams.__getitem__, view, len(streams), mode, on_done)
-    return Comparison(batch, view)
+    return Comparison(batch, view, list(streams))
 
 
 class MapResult(Answers):
@@ -226,7 +235,7 @@ def map_rows(
     mode = runner.run_mode(wait)
     view: Any = TerminalBatch([title]) if mode == "terminal" else ProgressView(title, cost=cost)
     if mode != "terminal":
-        view.display()
+        view.display(fallback=mode == "background")
     batch = _run(len(items), make_source, view, concurrency, mode, on_done)
     return MapResult(batch, view, items, frame, cost)
 

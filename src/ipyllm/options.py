@@ -17,7 +17,7 @@ from typing import Any, Literal, TypedDict
 
 from .errors import ConfigurationError
 
-Group = Literal["request", "display", "conversation"]
+Group = Literal["request", "display", "conversation", "batch"]
 Kind = Literal["str", "int", "float", "bool", "dict", "choice", "replay"]
 
 
@@ -36,6 +36,8 @@ class OptionSpec:
     """An environment variable that gives it when neither the cell nor %config does."""
     choices: tuple[str, ...] = ()
     metavar: str | None = None
+    repeat: bool = False
+    """Whether the magic's flag may be repeated, each value another answer (``-m A -m B``)."""
 
 
 def _option(default: Any, group: Group, kind: Kind, help: str, **spec: Any) -> Any:
@@ -65,7 +67,13 @@ class Options:
         None, "request", "str", ", ".join(PROVIDERS), flags=("-p", "--provider")
     )
     model: str | None = _option(
-        None, "request", "str", "model name (default: the provider's)", flags=("-m", "--model")
+        None,
+        "request",
+        "str",
+        "model name (default: the provider's); repeat -m to compare models side by side,"
+        " and write provider:model to name a provider (-m anthropic:claude-sonnet-4)",
+        flags=("-m", "--model"),
+        repeat=True,
     )
     base_url: str | None = _option(
         None,
@@ -173,6 +181,10 @@ class Options:
         None, "conversation", "int", "tokens the model accepts (default: guessed from its name)"
     )
     log: bool = _option(True, "conversation", "bool", "log every turn in the store")
+    # -- many answers ----------------------------------------------------------------
+    concurrency: int = _option(
+        8, "batch", "int", "answers open at once over the rows of --over", flags=("--concurrency",)
+    )
 
     def request_params(self) -> dict[str, Any]:
         """The request's parameters: ``params`` with temperature and max_tokens over them."""

@@ -33,7 +33,7 @@ from ..render import (
 )
 from ..transcript import Transcript
 from ._budget import MessageBudget
-from ._outputs import NotebookOutputs
+from ._outputs import NotebookOutputs, widget_bundle
 from ._parts import ViewParts, descendants, notes_html
 from ._segments import SEGMENT_BYTES
 
@@ -154,7 +154,7 @@ class AnswerView(widgets.VBox):
         """Show the view in the current cell, with its static fallback unless ``static=False``."""
         self._outputs = NotebookOutputs(self.answer_id)
         fallback = self.static_copy(self._renderer.html) if self.static else None
-        self._outputs.show(self._widget_bundle(), fallback)
+        self._outputs.show(widget_bundle(self.model_id), fallback)
 
     def _ipython_display_(self) -> None:
         self.display()
@@ -164,7 +164,7 @@ class AnswerView(widgets.VBox):
         the cell that showed it): the same widget, with its Stop button working."""
         from IPython.display import display
 
-        display(self._widget_bundle(), raw=True)
+        display(widget_bundle(self.model_id), raw=True)
 
     def replace_with_static(self) -> None:
         """Put the static, sanitized copy of the finished answer where the view was shown,
@@ -348,17 +348,6 @@ class AnswerView(widgets.VBox):
         self._status.value = (
             f'<div class="ipyllm-status ipyllm-state-{state}">{spinner}{html.escape(text)}</div>'
         )
-
-    def _widget_bundle(self) -> dict[str, Any]:
-        # Built by hand: ipywidgets 7 has no _repr_mimebundle_, and both speak protocol 2.
-        return {
-            "text/plain": "",  # viewers without widgets show the fallback output instead
-            "application/vnd.jupyter.widget-view+json": {
-                "version_major": 2,
-                "version_minor": 0,
-                "model_id": self.model_id,
-            },
-        }
 
     def _new_renderer(self) -> StreamingMarkdown | PlainText:
         if self.format == "text":

@@ -14,7 +14,7 @@ import ipywidgets as widgets
 from ..render import STYLESHEET
 from ..transcript import Transcript
 from ._answer_view import AnswerView
-from ._outputs import NotebookOutputs, hide_fallback_css
+from ._outputs import NotebookOutputs, display_again, hide_fallback_css, widget_bundle
 from ._parts import descendants, plain_html
 from ._sink import Sink
 
@@ -90,13 +90,17 @@ class ColumnsView(widgets.VBox):
             self._outputs.update_fallback(*self.static_copy())
 
     # -- showing -------------------------------------------------------------------------
-    def display(self) -> None:
+    def display(self, *, fallback: bool = True) -> None:
         """Show the columns, with a static fallback beside them (see NotebookOutputs)."""
         self._outputs = NotebookOutputs(self.answer_id)
-        self._outputs.show(self._widget_bundle(), self.static_copy())
+        self._outputs.show(widget_bundle(self.model_id), self.static_copy() if fallback else None)
 
     def _ipython_display_(self) -> None:
         self.display()
+
+    def display_again(self) -> None:
+        """Show the live view once more in the current cell (see ``%chat running``)."""
+        display_again(self.model_id)
 
     def replace_with_static(self) -> None:
         """Headless runs: the static copy takes the widget's place and the widgets close."""
@@ -126,7 +130,9 @@ class ColumnsView(widgets.VBox):
                 for column, (data, _) in zip(self.columns, copies, strict=True)
             ),
         }
-        return data, {"ipyllm": [metadata["ipyllm"] for _, metadata in copies]}
+        answers = [metadata["ipyllm"] for _, metadata in copies]
+        ended = bool(self.transcripts)  # set by end(), once every column has ended
+        return data, {"ipyllm": {"status": "done" if ended else "streaming", "answers": answers}}
 
     def _schedule_fallback(self) -> None:
         if self._outputs is not None:
@@ -137,13 +143,3 @@ class ColumnsView(widgets.VBox):
 
     def _set_summary(self, text: str) -> None:
         self._summary.value = f'<div class="ipyllm-status">{html.escape(text)}</div>'
-
-    def _widget_bundle(self) -> dict[str, Any]:
-        return {
-            "text/plain": "",
-            "application/vnd.jupyter.widget-view+json": {
-                "version_major": 2,
-                "version_minor": 0,
-                "model_id": self.model_id,
-            },
-        }

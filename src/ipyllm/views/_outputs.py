@@ -49,6 +49,28 @@ def fallback_bundle(
     return marked, {**metadata, "ipyllm_fallback": answer_id}
 
 
+def widget_bundle(model_id: str) -> dict[str, Any]:
+    """The output bundle of a live widget, built by hand: ipywidgets 7 has no
+    ``_repr_mimebundle_``, and both speak protocol 2. No text: viewers without widgets
+    show the fallback output instead."""
+    return {
+        "text/plain": "",
+        "application/vnd.jupyter.widget-view+json": {
+            "version_major": 2,
+            "version_minor": 0,
+            "model_id": model_id,
+        },
+    }
+
+
+def display_again(model_id: str) -> None:
+    """Show a live widget once more in the current cell (after a page reloaded without the
+    cell that showed it): the same model, so its buttons work."""
+    from IPython.display import display
+
+    display(widget_bundle(model_id), raw=True)
+
+
 class NotebookOutputs:
     """The display ids of one answer's outputs, and the only code that writes to them."""
 

@@ -14,9 +14,10 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..events import Event, RawEvent
+from ..pricing import format_cost
 from ..render import STYLESHEET
 from ..transcript import Transcript
-from ._outputs import NotebookOutputs, hide_fallback_css
+from ._outputs import NotebookOutputs, display_again, hide_fallback_css, widget_bundle
 from ._parts import descendants, plain_html
 from ._sink import Sink
 
@@ -175,7 +176,7 @@ class ProgressView(widgets.VBox):
             elif self._ended_at is not None:
                 parts.append(f"in {elapsed:.1f} s")
         parts.append(f"tokens: {self._tokens[0]} in, {self._tokens[1]} out")
-        parts.append("cost unknown" if self._spent is None else f"cost ${self._spent:.4f}")
+        parts.append(format_cost(self._spent))
         return f"{self.title} · " + " · ".join(parts)
 
     def _html(self) -> str:
@@ -196,12 +197,16 @@ class ProgressView(widgets.VBox):
         )
 
     # -- showing -------------------------------------------------------------------------
-    def display(self) -> None:
+    def display(self, *, fallback: bool = True) -> None:
         self._outputs = NotebookOutputs(self.answer_id)
-        self._outputs.show(self._widget_bundle(), self.static_copy())
+        self._outputs.show(widget_bundle(self.model_id), self.static_copy() if fallback else None)
 
     def _ipython_display_(self) -> None:
         self.display()
+
+    def display_again(self) -> None:
+        """Show the live view once more in the current cell (see ``%chat running``)."""
+        display_again(self.model_id)
 
     def replace_with_static(self) -> None:
         """Headless runs: the static summary takes the widget's place and the widgets close."""
@@ -225,17 +230,8 @@ class ProgressView(widgets.VBox):
             "output_tokens": self._tokens[1],
             "cost": self._spent,
         }
-        return data, {"ipyllm": {"map": summary}}
-
-    def _widget_bundle(self) -> dict[str, Any]:
-        return {
-            "text/plain": "",
-            "application/vnd.jupyter.widget-view+json": {
-                "version_major": 2,
-                "version_minor": 0,
-                "model_id": self.model_id,
-            },
-        }
+        state = "done" if self._ended_at is not None else "streaming"
+        return data, {"ipyllm": {"status": state, "map": summary}}
 
 
 def _preview(transcript: Transcript) -> str:
