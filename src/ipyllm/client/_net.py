@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import sys
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from functools import cache
@@ -17,6 +18,16 @@ from .._text import snippet
 def ssl_context() -> ssl.SSLContext:
     # Loading CA certificates costs milliseconds; share one context across clients.
     return ssl.create_default_context()
+
+
+def default_transport() -> httpx.AsyncBaseTransport | None:
+    """The transport to use when none is given: the browser's fetch in Pyodide, else None
+    (httpx's own, over sockets)."""
+    if sys.platform == "emscripten":
+        from ._fetch import FetchTransport
+
+        return FetchTransport()
+    return None
 
 
 def origin(url: str) -> str:
