@@ -1,4 +1,5 @@
-"""The HTML allow-list every piece of rendered model output passes through (nh3).
+"""The HTML allow-list every piece of rendered model output passes through (nh3, or its
+pure-Python stand-in where nh3 cannot load).
 
 Widget HTML is assigned to ``innerHTML`` unsanitized and live outputs are trusted, so this is
 the last line of defence against script in model output (see NOTES.md, "Security").
@@ -10,10 +11,34 @@ from __future__ import annotations
 
 import re
 from functools import cache
-
-import nh3
+from typing import Any, Literal, Protocol
 
 from ._highlight import PYGMENTS_CLASSES
+
+try:
+    import nh3
+except ImportError:  # Pyodide (JupyterLite) has no nh3 offline: the pure-Python fallback
+    HAS_NH3 = False
+else:
+    HAS_NH3 = True
+
+#: Which sanitizer cleans: nh3 wherever it imports, else ``_sanitize_fallback`` (same
+#: allow-list, written anew by the standard library's ``html.parser``).
+SANITIZER: Literal["nh3", "fallback"] = "nh3" if HAS_NH3 else "fallback"
+
+
+class _Cleaner(Protocol):
+    def clean(self, html: str) -> str: ...
+
+
+def _new_cleaner(backend: str, **options: Any) -> _Cleaner:
+    if backend == "nh3":
+        cleaner: _Cleaner = nh3.Cleaner(**options)
+        return cleaner
+    from ._sanitize_fallback import Cleaner
+
+    return Cleaner(**options)
+
 
 ALLOWED_URL_SCHEMES = frozenset({"http", "https", "mailto"})
 
@@ -75,13 +100,14 @@ _CLASSES: dict[str, set[str]] = {
 
 
 @cache
-def _cleaner(allow_images: bool) -> nh3.Cleaner:
+def _cleaner(allow_images: bool, backend: str = "nh3") -> _Cleaner:
     attributes: dict[str, set[str]] = {"a": {"href", "title"}, "ol": {"start"}}
     tags = set(_TAGS)
     if allow_images:
         tags.add("img")
         attributes["img"] = {"src", "alt", "title"}
-    return nh3.Cleaner(
+    return _new_cleaner(
+        backend,
         tags=tags,
         attributes=attributes,
         allowed_classes=_CLASSES,
@@ -95,7 +121,7 @@ def _cleaner(allow_images: bool) -> nh3.Cleaner:
 
 def sanitize_html(html: str, *, allow_images: bool = False) -> str:
     """Keep only the allow-listed tags, attributes, classes and URL schemes."""
-    return _cleaner(allow_images).clean(html)
+    return _cleaner(allow_images, SANITIZER).clean(html)
 
 
 # --------------------------------------------------------------------------- MathML
@@ -201,8 +227,9 @@ def _mathml_attribute(element: str, attribute: str, value: str) -> str | None:
 
 
 @cache
-def _mathml_cleaner() -> nh3.Cleaner:
-    return nh3.Cleaner(
+def _mathml_cleaner(backend: str = "nh3") -> _Cleaner:
+    return _new_cleaner(
+        backend,
         tags=set(MATHML_TAGS),
         attributes={tag: set(names) for tag, names in _MATHML_ATTRIBUTES.items()},
         attribute_filter=_mathml_attribute,
@@ -218,4 +245,4 @@ def sanitize_mathml(markup: str) -> str:
     Meant for MathML made from model-written TeX (by latex2mathml, which passes ``\\text``
     through unescaped): HTML, links, classes, styles and event handlers never survive.
     """
-    return _mathml_cleaner().clean(markup)
+    return _mathml_cleaner(SANITIZER).clean(markup)
