@@ -1,0 +1,402 @@
+"""ipyllm in JupyterLite, in a real browser, offline: the site ``python -m ipyllm.lite build``
+makes, served on 127.0.0.1, opened in JupyterLab-in-the-browser with the Pyodide kernel.
+
+The site is built once per machine into the lite cache (``~/.cache/ipyllm-lite/site-test``,
+or ``IPYLLM_LITE_CACHE``) and rebuilt only when its inputs change (ipyllm's wheel hash, the
+notebooks, the tools' versions): the first build downloads Pyodide's core from npm and wheels
+from PyPI, later ones take seconds. One notebook, one kernel, the tests in file order:
+
+- ``%%chat`` with the in-process demo model (``DemoTransport`` under Pyodide) returns at once
+  and the answer grows in place; Stop stops it;
+- ``%%chat`` against the teaching server goes through the browser's ``fetch`` (the site's
+  server proxies ``/teach/`` to a teaching server, so the call is same-origin) and streams;
+  Stop aborts the fetch and the teaching server sees the client leave;
+- ``--events`` shows the raw wire events;
+- the whole hostile corpus, streamed in pieces, stays inert;
+- and no request of the page or its workers ever left 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import itertools
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import pytest
+import pytest_asyncio
+
+from tests.browser.chat_helpers import CHAT_STATE_JS, DOCS_SCREENSHOTS, hostile_sse
+from tests.browser.harness import (
+    FOREIGN_URL,
+    SCREENSHOT_DIR,
+    install_sentinel,
+    page_report,
+    wait_until,
+)
+from tests.safety import PAYLOADS
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Locator, Page
+
+    from ipyllm.server import ServerThread
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.asyncio(loop_scope="session"),
+    # The first build downloads Pyodide and wheels; the kernel's cold start takes 20-60 s.
+    pytest.mark.timeout(900),
+]
+
+NOTEBOOK = "lite-test.ipynb"
+HOSTILE = "hostile.sse"
+DEMO = "http://demo.ipyllm.invalid/with/{}/v1"
+# Cell 0 is the site's own install cell (%pip install ipyllm, from the site).
+SETUP, DEMO_CELL, DEMO_STOP, FETCH_CELL, EVENTS_CELL, HOSTILE_CELL = range(1, 7)
+CELLS = {
+    SETUP: "%load_ext ipyllm\nimport js\nteach = str(js.location.origin) + '/teach'\nteach",
+    DEMO_CELL: f"%%chat --no-history -p demo --base-url {DEMO.format('rate=25,words=60')}\n"
+    "What does it mean to stream an answer?",
+    DEMO_STOP: f"%%chat --no-history -p demo --base-url {DEMO.format('rate=15,words=500')}\n"
+    "Tell me a long story.",
+    FETCH_CELL: "%%chat --no-history --base-url {teach}/with/rate=20,words=500/v1\n"
+    "Tell me a long story over fetch.",
+    EVENTS_CELL: "%%chat --events --no-history --base-url {teach}/with/rate=60,words=30/v1\n"
+    "Explain server-sent events.",
+    HOSTILE_CELL: "%%chat --no-history --base-url "
+    f"{{teach}}/with/replay={HOSTILE},split=event,delay=0.002/v1\nShow the payloads.",
+}
+FIRST_RUN_TIMEOUT_MS = 240_000  # kernel start and %pip install, cold, on 2 busy cores
+RUN_TIMEOUT_MS = 60_000
+ANSWER_TIMEOUT_MS = 90_000
+CELL = ".jp-Notebook .jp-Cell"
+PROMPT = ".jp-InputArea-prompt"
+FINISHED = re.compile(r"^\[\d+\]:$")
+LOOPBACK = re.compile(r"^(?:https?|wss?)://(?:127\.0\.0\.1|localhost|\[::1\])(?::\d+)?(?:[/?#]|$)")
+# Elements and attributes that would run script, load something or leave the page (styles
+# are set by ipywidgets and MathJax themselves; the sanitizer's own tests cover them).
+ACTIVE_CONTENT_JS = """
+root => {
+  const bad = [];
+  const forbidden = new Set(["SCRIPT", "IFRAME", "OBJECT", "EMBED", "IMG", "FORM", "INPUT",
+                             "BASE", "META", "LINK", "STYLE", "SVG", "FRAME", "AUDIO", "VIDEO"]);
+  for (const el of root.querySelectorAll(".ipyllm-body *")) {
+    if (el.closest("mjx-container")) continue;  // MathJax's own rendering of the math
+    if (forbidden.has(el.tagName.toUpperCase())) bad.push(el.tagName);
+    for (const attr of el.attributes) {
+      if (attr.name.startsWith("on") || attr.name === "srcdoc")
+        bad.push(`${el.tagName}[${attr.name}]`);
+      if ((attr.name === "href" || attr.name === "src") && !/^(https?|mailto):/i.test(
+          attr.value.replace(/[\\x00-\\x20]/g, "")))
+        bad.push(`${el.tagName}[${attr.name}=${attr.value}]`);
+    }
+  }
+  return bad;
+}
+"""
+
+
+def lite_unavailable_reason() -> str | None:
+    for module in ("jupyterlite_core", "jupyterlite_pyodide_kernel", "packaging"):
+        try:
+            __import__(module)
+        except ImportError:
+            return f"{module} is not installed (pip install -e '.[lite]')"
+    if shutil.which("npm") is None:
+        return "npm is missing (Pyodide's core comes from the npm registry)"
+    return None
+
+
+def write_test_notebook(path: Path) -> Path:
+    cells = [
+        {"cell_type": "code", "execution_count": None, "id": f"cell-{index}", "metadata": {},
+         "outputs": [], "source": source}
+        for index, source in sorted(CELLS.items())
+    ]  # fmt: skip
+    notebook = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(notebook, indent=1) + "\n"
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def lite_site() -> Path:
+    """The site, built (or found up to date) in the lite cache."""
+    reason = lite_unavailable_reason()
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"the JupyterLite test cannot run: {reason}")
+        pytest.skip(f"the JupyterLite test cannot run: {reason}")
+    from ipyllm.lite._build import build, default_cache
+
+    cache = default_cache()
+    notebook = write_test_notebook(cache / "test-contents" / NOTEBOOK)
+    started = time.monotonic()
+    lines: list[str] = []
+    # IPYLLM_LITE_WHEEL: test a given ipyllm wheel instead of one built from this checkout.
+    wheel = os.environ.get("IPYLLM_LITE_WHEEL")
+    site = build(
+        cache / "site-test",
+        cache=cache,
+        contents=[notebook],
+        wheel=Path(wheel) if wheel else None,
+        log=lines.append,
+    )
+    print(f"lite site ready in {time.monotonic() - started:.0f} s: {lines[-1]}")
+    return site
+
+
+@pytest.fixture(scope="module")
+def teaching(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    from ipyllm.server import ServerThread
+
+    fixtures = tmp_path_factory.mktemp("lite-fixtures")
+    (fixtures / HOSTILE).write_bytes(hostile_sse("\n\n".join(PAYLOADS.values()), 7))
+    with ServerThread(fixtures_dir=fixtures) as server:
+        yield server
+
+
+def proxying_handler(upstream: str) -> type[Any]:
+    """The site's handler, plus ``/teach/...`` forwarded to the teaching server as it streams
+    (same origin: no CORS needed). When the browser goes, the upstream connection is closed."""
+    from ipyllm.lite._serve import SiteHandler
+
+    target = urlsplit(upstream)
+
+    class Handler(SiteHandler):
+        def do_GET(self) -> None:
+            if self.path.startswith("/teach/"):
+                self._forward()
+            else:
+                super().do_GET()
+
+        def do_POST(self) -> None:
+            if self.path.startswith("/teach/"):
+                self._forward()
+            else:
+                self.send_error(405)
+
+        def _forward(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            skipped = {"host", "connection", "content-length", "origin", "referer"}
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in skipped}
+            upstream_connection = http.client.HTTPConnection(
+                target.hostname, target.port, timeout=60
+            )
+            try:
+                upstream_connection.request(
+                    self.command, self.path.removeprefix("/teach"), body, headers
+                )
+                response = upstream_connection.getresponse()
+                self.send_response(response.status)
+                for name, value in response.getheaders():
+                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(name, value)
+                self.send_header("Connection", "close")
+                self.end_headers()
+                while chunk := response.read1(65536):
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+            except OSError:
+                pass  # the browser left (Stop): close upstream, so the teaching server sees it
+            finally:
+                upstream_connection.close()
+                self.close_connection = True
+
+    return Handler
+
+
+class LiteNotebook:
+    """The test notebook open in JupyterLite's JupyterLab."""
+
+    def __init__(self, page: Page, url: str) -> None:
+        self.page = page
+        self.url = url
+        self.requests: list[str] = []
+
+    def cell(self, index: int) -> Locator:
+        return self.page.locator(CELL).nth(index)
+
+    async def run_cell(self, index: int, timeout_ms: float = RUN_TIMEOUT_MS) -> None:
+        """Run one cell (Ctrl+Enter) and wait until its prompt shows an execution count."""
+        prompt = self.cell(index).locator(PROMPT)
+        await prompt.scroll_into_view_if_needed()
+        before = (await prompt.inner_text()).strip()
+        await prompt.click()
+        await self.page.keyboard.press("Control+Enter")
+
+        async def finished() -> bool:
+            text = (await prompt.inner_text()).strip()
+            return text != before and bool(FINISHED.match(text))
+
+        await wait_until(finished, timeout_ms, f"cell {index} did not finish")
+
+    async def state(self, index: int) -> dict[str, Any]:
+        state: dict[str, Any] = await self.cell(index).evaluate(CHAT_STATE_JS)
+        return state
+
+    async def wait_state(self, index: int, states: tuple[str, ...], timeout_ms: float) -> dict:
+        async def reached() -> bool:
+            return (await self.state(index))["state"] in states
+
+        await wait_until(reached, timeout_ms, f"cell {index} never reached {states}")
+        return await self.state(index)
+
+    async def click_stop(self, index: int) -> None:
+        label = re.compile(r"^\s*Stop\s*$")
+        await self.cell(index).locator("button").filter(has_text=label).first.click()
+
+    async def growth(self, index: int, samples: int, timeout_s: float = 60) -> list[str]:
+        """Distinct texts of the answer while it streams, until ``samples`` were seen."""
+        seen: list[str] = []
+        deadline = time.monotonic() + timeout_s
+        while len(seen) < samples and time.monotonic() < deadline:
+            state = await self.state(index)
+            if state["state"] == "streaming" and state["body"] and state["body"] not in seen:
+                seen.append(state["body"])
+            elif state["state"] in ("done", "stopped", "error"):
+                break
+            await asyncio.sleep(0.05)
+        return seen
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def lite(
+    browser: Browser, lite_site: Path, teaching: ServerThread
+) -> AsyncIterator[LiteNotebook]:
+    from ipyllm.lite._serve import serve_in_thread
+
+    server = serve_in_thread(lite_site, handler_class=proxying_handler(teaching.url))
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    requests: list[str] = []
+    # Every request of the page, its workers (the kernel runs in one) and service worker.
+    context.on("request", lambda request: requests.append(request.url))
+
+    async def block(route: Any) -> None:
+        requests.append(route.request.url)
+        await route.abort("blockedbyclient")
+
+    await context.route(FOREIGN_URL, block)
+    page = await context.new_page()
+    await install_sentinel(page)
+    notebook = LiteNotebook(page, server.url)
+    notebook.requests = requests
+    try:
+        await page.goto(f"{server.url}/lab/index.html?path={NOTEBOOK}")
+        await page.locator(CELL).nth(HOSTILE_CELL).wait_for(timeout=RUN_TIMEOUT_MS)
+        yield notebook
+    finally:
+        SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=SCREENSHOT_DIR / "jupyterlite-last.png")
+        await context.close()
+        server.shutdown()
+        server.server_close()
+
+
+async def test_chat_streams_in_place_from_the_demo_model(lite: LiteNotebook) -> None:
+    await lite.run_cell(0, FIRST_RUN_TIMEOUT_MS)  # the site's cell: %pip install ipyllm
+    await lite.run_cell(SETUP)
+    assert "/teach" in await lite.cell(SETUP).locator(".jp-OutputArea").inner_text()
+    started = time.monotonic()
+    await lite.run_cell(DEMO_CELL)
+    returned = time.monotonic() - started
+    state = await lite.state(DEMO_CELL)
+    # Returned at once: the cell finished while the answer still streams in the background.
+    assert state["state"] in ("pending", "streaming"), (returned, state)
+    texts = await lite.growth(DEMO_CELL, 4)
+    assert len(texts) >= 4, texts
+    assert all(len(a) < len(b) for a, b in itertools.pairwise(texts)), texts
+    final = await lite.wait_state(DEMO_CELL, ("done", "stopped", "error"), ANSWER_TIMEOUT_MS)
+    assert final["state"] == "done", final
+    assert final["body"].startswith(texts[0][:20]), (final, texts)
+
+
+async def test_stop_stops_the_demo_answer(lite: LiteNotebook) -> None:
+    await lite.run_cell(DEMO_STOP)
+    await lite.growth(DEMO_STOP, 2)
+    await lite.click_stop(DEMO_STOP)
+    stopped = await lite.wait_state(DEMO_STOP, ("stopped",), RUN_TIMEOUT_MS)
+    await asyncio.sleep(1.0)
+    later = await lite.state(DEMO_STOP)
+    assert later["state"] == "stopped" and later["body"] == stopped["body"], (stopped, later)
+    assert not later["stop_enabled"]
+
+
+async def test_fetch_streams_and_stop_closes_the_connection(
+    lite: LiteNotebook, teaching: ServerThread
+) -> None:
+    await lite.run_cell(FETCH_CELL)
+    texts = await lite.growth(FETCH_CELL, 4)
+    assert len(texts) >= 4, (texts, await lite.state(FETCH_CELL))
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    shot = SCREENSHOT_DIR / "jupyterlite.png"
+    await lite.page.mouse.move(0, 0)
+    await lite.cell(FETCH_CELL).scroll_into_view_if_needed()
+    await lite.page.screenshot(path=shot, animations="disabled")
+    if os.environ.get("IPYLLM_UPDATE_DOCS") == "1":
+        shutil.copyfile(shot, DOCS_SCREENSHOTS / "jupyterlite.png")
+    await lite.click_stop(FETCH_CELL)
+    stopped = await lite.wait_state(FETCH_CELL, ("stopped",), RUN_TIMEOUT_MS)
+    assert "over fetch" not in stopped["body"]  # the demo answer, not the prompt
+    # The browser aborted the fetch; the proxy's upstream closed: the server saw it.
+    record = await asyncio.to_thread(
+        teaching.app.wait_for, lambda r: r.get("event") == "disconnect", 10.0
+    )
+    assert record is not None, teaching.app.log[-5:]
+
+
+async def test_events_panel_shows_raw_events(lite: LiteNotebook) -> None:
+    await lite.run_cell(EVENTS_CELL)
+    final = await lite.wait_state(EVENTS_CELL, ("done", "stopped", "error"), ANSWER_TIMEOUT_MS)
+    assert final["state"] == "done", final
+    raw = lite.cell(EVENTS_CELL).locator(".ipyllm:not(.ipyllm-static) .ipyllm-raw-event")
+    texts = await raw.all_inner_texts()
+    assert len(texts) >= 10, texts
+    assert sum('"object":"chat.completion.chunk"' in text for text in texts) >= 9, texts[:3]
+    assert all(re.match(r"^\s*\d+\.\d ms ", text) for text in texts), texts[:3]
+
+
+async def test_hostile_payloads_stay_inert(lite: LiteNotebook) -> None:
+    await lite.run_cell(HOSTILE_CELL)
+    final = await lite.wait_state(HOSTILE_CELL, ("done", "stopped", "error"), ANSWER_TIMEOUT_MS)
+    assert final["state"] == "done", final
+    assert "onerror" in final["body"]  # the payloads' text is shown, as text
+    bad = await lite.cell(HOSTILE_CELL).evaluate(ACTIVE_CONTENT_JS)
+    assert bad == [], bad
+    await asyncio.sleep(1.0)  # anything that would fire (onerror, a timer) has had its chance
+    report = await page_report(lite.page)
+    assert report["xss"] == 0 and report["dialogs"] == [], report
+
+
+async def test_no_request_left_loopback(lite: LiteNotebook) -> None:
+    assert lite.requests, "no request was seen at all"
+    foreign = [url for url in lite.requests if not LOOPBACK.match(url) and not _local(url)]
+    assert foreign == [], foreign
+    report = await page_report(lite.page)
+    assert report["foreign_requests"] == [], report
+
+
+def _local(url: str) -> bool:
+    return url.startswith(("data:", "blob:", "about:"))
+
+
+async def test_the_site_serves_everything_itself(lite_site: Path) -> None:
+    """The site holds ipyllm's wheel and its pure-Python dependencies, no nh3 or orjson."""
+    wheels = sorted(path.name for path in (lite_site / "pypi").glob("*.whl"))
+    assert any(name.startswith("ipyllm-") for name in wheels), wheels
+    assert not any(name.startswith(("nh3-", "orjson-", "genai_prices-")) for name in wheels)
+    config = json.loads((lite_site / "jupyter-lite.json").read_text(encoding="utf-8"))
+    settings = config["jupyter-config-data"]["litePluginSettings"]
+    kernel = settings["@jupyterlite/pyodide-kernel-extension:kernel"]
+    assert kernel["disablePyPIFallback"] is True
+    assert kernel["pyodideUrl"].startswith("./")
