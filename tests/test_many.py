@@ -131,9 +131,10 @@ def test_map_two_hundred_rows_in_order_within_the_concurrency(
     answered = [r for r in log if r["event"] == "complete" and r["status"] == 200]
     refused = [r for r in log if r["event"] == "complete" and r["status"] == 429]
     assert len(answered) == 200 and len(refused) == 30
-    # 30 requests were refused with retry-after 1 s: at least one pause of a second,
-    # and the whole run far from 30 pauses in a row (each row alone takes about 0.1 s).
-    assert 1.0 <= seconds < 8, seconds
+    # The first 30 requests were refused with retry-after 1 s, and every stream to the
+    # server waits out each pause: the first 16 refused, their retries plus 14 more
+    # refused, then all through. About two pauses, plus the rows themselves (~1.5 s).
+    assert 2.0 <= seconds < 6, seconds
     assert "row 199" in capsys.readouterr().out
 
 
@@ -231,3 +232,27 @@ def test_cost_matches_genai_prices_and_says_when_unknown() -> None:
         (1200 * 1.0 + 340 * 2.0) / 1e6
     )
     assert format_cost(None) == "cost unknown" and format_cost(0.0) == "free"
+
+
+async def test_a_429_with_retry_after_pauses_every_stream_to_that_server(
+    teaching: ServerThread,
+) -> None:
+    options = target(teaching, "status=429,retry_after=1,times=1,rate=0")
+    first = stream("First", **options)
+    first_task = asyncio.ensure_future(_drain(first))
+    refused = await asyncio.to_thread(teaching.app.wait_for, lambda r: r["status"] == 429, 5)
+    assert refused is not None
+    while first.transcript.retries == 0:  # the client has read the 429 and will wait
+        await asyncio.sleep(0.01)
+    second = await _drain(stream("Second", **options))  # told nothing itself, it waits too
+    await first_task
+    assert first.transcript.status == "done" and second.status == "done"
+    requests = [r for r in teaching.app.log if r["event"] == "request"]
+    assert len(requests) == 3  # the refused one, its retry, and the second stream's
+    assert min(r["time"] for r in requests[1:]) - refused["time"] >= 0.9
+
+
+async def _drain(answer: ipyllm.Stream) -> ipyllm.Transcript:
+    async for _ in answer:
+        pass
+    return answer.transcript

@@ -8,7 +8,6 @@ when its reader stops.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -22,28 +21,22 @@ from .._redact import redact
 from .._text import snippet
 from ..dialects import Message, Parser, WireEvent
 from ..errors import (
-    ConnectError,
     IpyllmError,
     ProtocolError,
-    StalledError,
     StreamError,
     TruncatedError,
 )
 from ..events import ErrorEvent, Event, Finish, RawEvent
 from ..transcript import Transcript
 from ._framing import FramingDecoder, JSONLine
-from ._net import body_chunks, describe, origin, read_some, snippet_of, ssl_context, text_of
+from ._net import body_chunks, snippet_of, ssl_context, text_of
 from ._responses import (
-    ANSWER_BODY_LIMIT,
     EARLY_FAILURE_HINT,
-    ERROR_BODY_LIMIT,
     error_details,
     is_error_document,
     provider_error,
-    read_whole,
-    status_error,
 )
-from ._retry import retry_delay, should_retry
+from ._send import Sender
 from ._target import Target
 
 if TYPE_CHECKING:
@@ -91,6 +84,14 @@ class Stream:
             api_key=target.api_key,
             base_url=target.base_url,
         )
+        self._sender = Sender(
+            target,
+            self.transcript,
+            max_retries=max_retries,
+            retry_budget=retry_budget,
+            connect_timeout=connect_timeout,
+            stall_timeout=stall_timeout,
+        )
         self._events: AsyncGenerator[Event | RawEvent, None] | None = None
         self._transport = transport
         self._recorder = recorder
@@ -127,7 +128,7 @@ class Stream:
         transcript.start()
         try:
             async with self._http_client() as client:
-                response, whole = await self._open(client)
+                response, whole = await self._sender.open(client, self._request)
                 try:
                     events = self._read(response) if whole is None else self._answer(whole)
                     async for event in events:
@@ -194,7 +195,7 @@ class Stream:
                             break
         except httpx.HTTPError as exc:
             if not (parser.terminated or finished):
-                raise self._broken(exc) from None
+                raise self._sender.broken(exc) from None
         if server_error is not None:
             raise provider_error(self.target.provider, server_error, transcript, mid_stream=True)
         if parser.terminated or finished:
@@ -262,33 +263,13 @@ class Stream:
         transcript.notes.append("The answer is empty: " + EARLY_FAILURE_HINT)
 
     def _error(self, kind: type[E], message: str) -> E:
-        """An error with its context attached once: the key redacted, provider, transcript."""
-        return kind(
-            redact(message, self.target.api_key),
-            provider=self.target.provider,
-            transcript=self.transcript,
-        )
+        return self._sender.error(kind, message)
 
     def _raw_event(self, wire_event: WireEvent) -> RawEvent:
         started = self.transcript.started_at or 0.0
         # Shown in the --events panel: a server that echoes the key must not put it on screen.
         data = redact(wire_event.data, self.target.api_key)
         return RawEvent(data, wire_event.event, time.monotonic() - started)
-
-    def _broken(self, exc: httpx.HTTPError) -> StreamError:
-        """The connection failed mid-stream, before the answer was complete."""
-        shown = len(self.transcript.text)
-        if isinstance(exc, httpx.ReadTimeout):
-            return self._error(
-                StalledError,
-                f"{self.target.provider} sent nothing for {self.stall_timeout:g} s; "
-                f"the stream stalled after {shown} characters",
-            )
-        return self._error(
-            TruncatedError,
-            f"the connection to {self.target.provider} broke mid-stream "
-            f"({describe(exc)}) after {shown} characters",
-        )
 
     def _http_client(self) -> httpx.AsyncClient:
         timeout = httpx.Timeout(
@@ -299,85 +280,6 @@ class Stream:
             inner = transport or httpx.AsyncHTTPTransport(verify=ssl_context())
             transport = self._recorder.wrap(inner)
         return httpx.AsyncClient(timeout=timeout, transport=transport, verify=ssl_context())
-
-    async def _open(self, client: httpx.AsyncClient) -> tuple[httpx.Response, bytes | None]:
-        """Send the request, retrying what is worth retrying, until a stream starts.
-
-        Also returns the body of a 2xx JSON answer, read whole (else None).
-        """
-        spec = self._request
-        deadline = time.monotonic() + self.retry_budget
-        for attempt in range(self.max_retries + 1):
-            request = client.build_request(
-                spec.method, spec.url, headers=spec.headers, json=spec.json
-            )
-            error: StreamError
-            try:
-                response = await client.send(request, stream=True)
-            except httpx.TimeoutException as exc:
-                error = self._timeout_error(exc, spec.url)
-                retryable = isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
-            except httpx.HTTPError as exc:
-                error = self._error(
-                    ConnectError,
-                    f"could not reach {self.target.provider} at {origin(spec.url)}: "
-                    f"{describe(exc)}",
-                )
-                retryable = True
-            else:
-                if response.is_success:
-                    return response, await self._check_is_stream(response)
-                error = await status_error(self.target, response, self.transcript)
-                retryable = should_retry(error, response.headers)
-            delay = retry_delay(error, attempt, self.max_retries, deadline) if retryable else None
-            if delay is None:
-                raise error
-            self.transcript.retries += 1
-            await asyncio.sleep(delay)
-        raise AssertionError("unreachable: the last attempt raises")  # pragma: no cover
-
-    def _timeout_error(self, exc: httpx.TimeoutException, url: str) -> StreamError:
-        if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
-            return self._error(
-                ConnectError,
-                f"could not connect to {self.target.provider} at {origin(url)} "
-                f"within {self.connect_timeout:g} s",
-            )
-        return self._error(
-            StalledError, f"{self.target.provider} sent no response for {self.stall_timeout:g} s"
-        )
-
-    async def _check_is_stream(self, response: httpx.Response) -> bytes | None:
-        """None for a stream; a web page raises; a JSON body is read whole and returned.
-
-        A JSON body is a server that ignored ``"stream": true``: a whole answer, or an
-        error document (:meth:`_answer` tells them apart).
-        """
-        content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type not in ("text/html", "application/json"):
-            return None
-        if content_type == "application/json":
-            if self.target.dialect.framing == "ndjson":
-                return None  # some Ollama versions label NDJSON as JSON; a whole answer is a line
-            try:
-                body = await read_whole(response, ANSWER_BODY_LIMIT)
-            except httpx.HTTPError as exc:
-                raise self._broken(exc) from None
-            if body is None:
-                raise self._error(
-                    ProtocolError,
-                    f"{self.target.provider} answered with a JSON document of more than "
-                    f"{ANSWER_BODY_LIMIT >> 20} MiB instead of a stream",
-                )
-            return body
-        body = await read_some(response, ERROR_BODY_LIMIT)
-        await response.aclose()
-        details = error_details(body, content_type)
-        raise self._error(
-            ProtocolError,
-            f"{self.target.provider} answered with an HTML page instead of a stream "
-            f"(HTTP {response.status_code}): {details.message or snippet_of(body)}",
-        )
 
     def _interpret_answer(self, answer: Any) -> list[Event] | None:
         parser = self.target.dialect.new_parser()
