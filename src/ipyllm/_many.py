@@ -14,7 +14,6 @@ from .conversation import interpolate
 from .dialects import Message
 from .errors import ConfigurationError, IpyllmError
 from .options import PROVIDERS
-from .pricing import answer_cost
 from .transcript import Transcript
 from .views import ColumnsView, ProgressView, TerminalBatch
 
@@ -130,18 +129,10 @@ def compare(
 class MapResult(Answers):
     """The handle :func:`map` returns: the answers in input order, and a table of them."""
 
-    def __init__(
-        self,
-        batch: runner.Batch,
-        view: Any,
-        rows: list[Any],
-        frame: Any,
-        cost: Callable[[Transcript], float | None],
-    ) -> None:
+    def __init__(self, batch: runner.Batch, view: Any, rows: list[Any], frame: Any) -> None:
         super().__init__(batch, view)
         self.rows = rows
         self._frame = frame
-        self._cost = cost
 
     def to_frame(self) -> Any:
         """A pandas DataFrame: the input columns, then ``answer``, ``status``,
@@ -154,7 +145,7 @@ class MapResult(Answers):
             table = pd.DataFrame([dict(row) for row in self.rows])
         else:
             table = pd.DataFrame({"item": self.rows})
-        results = [_row_result(t, self._cost) for t in self.transcripts]
+        results = [_row_result(t) for t in self.transcripts]
         for column in ("answer", "status", "finish_reason"):
             table[column] = pd.Series([r[column] for r in results], dtype="string")
         for column in ("input_tokens", "output_tokens"):
@@ -164,9 +155,7 @@ class MapResult(Answers):
         return table
 
 
-def _row_result(
-    transcript: Transcript | None, cost: Callable[[Transcript], float | None]
-) -> dict[str, Any]:
+def _row_result(transcript: Transcript | None) -> dict[str, Any]:
     if transcript is None:
         return dict.fromkeys(
             ("answer", "finish_reason", "input_tokens", "output_tokens", "cost", "error"),
@@ -178,7 +167,7 @@ def _row_result(
         "finish_reason": transcript.finish_reason,
         "input_tokens": usage.input_tokens if usage else None,
         "output_tokens": usage.output_tokens if usage else None,
-        "cost": cost(transcript),
+        "cost": transcript.cost,
         "error": None if transcript.error is None else str(transcript.error),
     }
 
@@ -190,7 +179,6 @@ def map_rows(
     concurrency: int = 8,
     wait: bool | None = None,
     namespace: Mapping[str, Any] | None = None,
-    prices: Mapping[str, Any] | None = None,
     on_done: Callable[[list[Transcript]], None] | None = None,
     **stream_options: Unpack[StreamOptions],
 ) -> MapResult:
@@ -222,22 +210,13 @@ def map_rows(
         except IpyllmError as error:  # this row's prompt or options: it fails, others go on
             return failed_source(error, provider=target.provider, model=target.model)
 
-    def cost(transcript: Transcript) -> float | None:
-        return answer_cost(
-            transcript.provider,
-            transcript.model,
-            transcript.usage,
-            base_url=target.base_url,
-            prices=prices,
-        )
-
     title = f"{target.provider} · {target.model} over {len(items)} rows"
     mode = runner.run_mode(wait)
-    view: Any = TerminalBatch([title]) if mode == "terminal" else ProgressView(title, cost=cost)
+    view: Any = TerminalBatch([title]) if mode == "terminal" else ProgressView(title)
     if mode != "terminal":
         view.display(fallback=mode == "background")
     batch = _run(len(items), make_source, view, concurrency, mode, on_done)
-    return MapResult(batch, view, items, frame, cost)
+    return MapResult(batch, view, items, frame)
 
 
 def _run(

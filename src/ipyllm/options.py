@@ -134,6 +134,13 @@ class Options:
         flags=("--replay-speed",),
         env="IPYLLM_REPLAY_SPEED",
     )
+    prices: dict[str, Any] = _option(  # noqa: RUF009 - a field with a default_factory
+        {},
+        "request",
+        "dict",
+        "your own prices in US dollars per million tokens:"
+        " {'my-model': {'input': 0.5, 'output': 1.5}}",
+    )
     store: str | None = _option(
         None,
         "request",
@@ -212,6 +219,7 @@ class StreamOptions(TypedDict, total=False):
     record: bool | None
     replay: bool | Literal["fallback"] | None
     replay_speed: float | None
+    prices: dict[str, Any] | None
     store: Any
 
 

@@ -78,6 +78,14 @@ class Transcript:
     ) -> None:
         self.provider = provider
         self.model = model
+        self.served_model: str | None = None
+        """The model the server says answered, when it says (it can differ from ``model``)."""
+        self.model_named = True
+        """Whether somebody chose ``model`` (False: a provider's default, never asked for)."""
+        self.endpoint: str | None = None
+        """Where the request went when not the provider's own service (``host:port``)."""
+        self.cost: float | None = None
+        """The answer's price in US dollars once it ended: 0 when free, None when unknown."""
         self.messages: list[dict[str, Any]] = list(messages or [])
         self.params: dict[str, Any] = dict(params or {})
         self.status: Status = "pending"
@@ -230,6 +238,7 @@ class Transcript:
         return {
             "provider": self.provider,
             "model": self.model,
+            "served_model": self.served_model,
             "messages": self.messages,
             "params": self.params,
             "status": self.status,
@@ -250,6 +259,7 @@ class Transcript:
                 "raw": self.usage.raw,
             },
             "error": None if self.error is None else str(self.error),
+            "cost": self.cost,
             "time_to_first_token": self.time_to_first_token,
             "elapsed": self.elapsed,
             "tokens_per_second": self.tokens_per_second,

@@ -53,6 +53,7 @@ def stream(
     record: bool | None = None,
     replay: bool | Literal["fallback"] | None = None,
     replay_speed: float | None = None,
+    prices: dict[str, Any] | None = None,
     store: Any = None,
     raw: bool = False,
     **extra_params: Any,
@@ -90,6 +91,7 @@ def stream(
             "record": record,
             "replay": replay,
             "replay_speed": replay_speed,
+            "prices": prices,
             "store": os.fspath(store) if isinstance(store, str | os.PathLike) else None,
         }
     )
@@ -105,6 +107,7 @@ def stream(
     messages = normalize_messages(prompt_or_messages, options.system)
     settings: dict[str, Any] = {
         "raw": raw,
+        "prices": options.prices,
         "max_retries": options.max_retries,
         "stall_timeout": options.stall_timeout,
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -27,6 +27,7 @@ from ..errors import (
     TruncatedError,
 )
 from ..events import ErrorEvent, Event, Finish, RawEvent
+from ..pricing import answer_cost
 from ..transcript import Transcript
 from ._framing import FramingDecoder, JSONLine
 from ._net import body_chunks, snippet_of, ssl_context, text_of
@@ -67,11 +68,15 @@ class Stream:
         connect_timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
         recorder: Recorder | None = None,
+        prices: Mapping[str, Any] | None = None,
     ) -> None:
         self.target = target
         self.transcript = Transcript(
             provider=target.provider, model=target.model, messages=messages, params=params
         )
+        self.transcript.model_named = target.model_named
+        self.transcript.endpoint = target.endpoint
+        self._prices = prices
         self.raw = raw
         self.max_retries = max_retries
         self.retry_budget = retry_budget
@@ -144,6 +149,13 @@ class Stream:
         else:
             transcript.end("done")
         finally:
+            transcript.cost = answer_cost(
+                transcript.provider,
+                transcript.served_model or transcript.model,
+                transcript.usage,
+                base_url=self.target.base_url,
+                prices=self._prices,
+            )
             if self._recorder is not None:
                 self._recorder.save(transcript)
 
@@ -297,6 +309,8 @@ class Stream:
     def _interpret(self, parser: Parser, wire_event: WireEvent) -> list[Event]:
         try:
             events = parser.parse(wire_event)
+            if parser.model is not None and self.transcript.served_model is None:
+                self.transcript.served_model = parser.model
         except ProtocolError as error:  # the dialect's own words; context is added here, once
             raise self._error(ProtocolError, error.message) from None
         except IpyllmError:

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+import httpx
+
 from ..dialects import DIALECTS, Dialect, get_dialect
 from ..errors import ConfigurationError
 
@@ -23,10 +25,21 @@ class Target:
     model: str
     base_url: str
     api_key: str | None = field(default=None, repr=False)
+    model_named: bool = True
+    """Whether somebody chose the model (False: the provider's default was filled in)."""
 
     @property
     def provider(self) -> str:
         return self.dialect.name
+
+    @property
+    def endpoint(self) -> str | None:
+        """``host:port`` when the request goes elsewhere than the provider's own service
+        (a local server, a proxy, the teaching server); None for the usual one."""
+        url, usual = httpx.URL(self.base_url), httpx.URL(self.dialect.default_base_url)
+        if (url.host, url.port) == (usual.host, usual.port):
+            return None
+        return f"{url.host}:{url.port}" if url.port else url.host
 
 
 def resolve(
@@ -56,7 +69,7 @@ def resolve(
             f"no API key for {dialect.name}: set the {dialect.api_key_env} environment "
             "variable (or pass api_key=...)"
         )
-    return Target(dialect, model or dialect.default_model, url, key)
+    return Target(dialect, model or dialect.default_model, url, key, model_named=bool(model))
 
 
 def _detect(base_url: str | None, api_key: str | None, env: Mapping[str, str]) -> str:

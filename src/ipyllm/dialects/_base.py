@@ -47,6 +47,8 @@ class Parser:
 
     def __init__(self) -> None:
         self.terminated = False
+        self.model: str | None = None
+        """The model the server says answered (its ``model`` field), once one said it."""
 
     def parse(self, event: WireEvent) -> list[Event]:
         raise NotImplementedError
@@ -74,7 +76,20 @@ class Parser:
                 f"{self.provider} sent a stream event that is not a JSON object: "
                 f"{snippet(event.data)}"
             )
+        if self.model is None:
+            self.model = reported_model(obj)
         return obj
+
+
+def reported_model(obj: dict[str, Any]) -> str | None:
+    """The model a stream event names: OpenAI-style chunks and Ollama lines at the top,
+    Gemini's ``modelVersion``, Anthropic's ``message_start``, Responses' ``response``."""
+    for holder in (obj, obj.get("message"), obj.get("response")):
+        if type(holder) is dict:
+            name = holder.get("model") or holder.get("modelVersion")
+            if type(name) is str and name:
+                return name
+    return None
 
 
 class Dialect:

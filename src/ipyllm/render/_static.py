@@ -39,6 +39,7 @@ def provenance(transcript: Transcript) -> dict[str, Any]:
         "ipyllm": __version__,
         "provider": transcript.provider,
         "model": transcript.model,
+        "served_model": transcript.served_model,
         "params": {k: v for k, v in transcript.params.items() if not _SECRET_NAME.search(k)},
         "status": transcript.status,
         "finish_reason": transcript.finish_reason,
@@ -53,6 +54,7 @@ def provenance(transcript: Transcript) -> dict[str, Any]:
         "elapsed": _rounded(transcript.elapsed),
         "tokens_per_second": _rounded(transcript.tokens_per_second),
         "error": None if transcript.error is None else str(transcript.error),
+        "cost": transcript.cost,
     }
 
 

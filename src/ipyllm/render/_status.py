@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..pricing import format_cost
 from ..transcript import Transcript
 
 _CUT_OFF_BY = {
@@ -10,8 +11,21 @@ _CUT_OFF_BY = {
 }
 
 
+def who_answered(transcript: Transcript) -> str:
+    """Where the answer came from, in words nobody has to correct: the server when it is
+    not the provider's own, and the model the server reported, else the one asked for,
+    else that none was named. ``demo`` once, never ``demo · demo``."""
+    where = transcript.endpoint or transcript.provider
+    model = transcript.served_model or (transcript.model if transcript.model_named else None)
+    if model is None and transcript.endpoint is not None:
+        model = "no model named"
+    elif model is None:
+        model = transcript.model  # the provider's own default, which it does serve
+    return " · ".join(name for name in dict.fromkeys((where, model)) if name)
+
+
 def status_line(transcript: Transcript) -> str:
-    parts = [" · ".join(name for name in (transcript.provider, transcript.model) if name)]
+    parts = [who_answered(transcript)]
     elapsed = transcript.elapsed
     status = transcript.status
     if status in ("pending", "streaming") and transcript.first_token_at is None:
@@ -46,7 +60,9 @@ def status_line(transcript: Transcript) -> str:
             parts.append(f"finish: {transcript.finish_reason}{why}")
         if status == "stopped":
             parts.append("partial answer kept")
-    return " · ".join(parts)
+        if transcript.usage is not None or transcript.cost == 0:
+            parts.append(format_cost(transcript.cost))
+    return " · ".join(p for p in parts if p)
 
 
 def _seconds(value: float | None, joiner: str) -> str:

@@ -54,10 +54,9 @@ class _Row:
 class ProgressView(widgets.VBox):
     """A batch sink for many rows: done, failed, stopped, queued, rate, ETA, tokens and cost."""
 
-    def __init__(self, title: str, *, cost: Callable[[Transcript], float | None] | None = None):
+    def __init__(self, title: str) -> None:
         self.answer_id = uuid.uuid4().hex[:16]
         self.title = title
-        self._cost = cost
         self._count = 0
         self._started = 0
         self._ended: dict[str, int] = {"done": 0, "error": 0, "stopped": 0}
@@ -120,7 +119,7 @@ class ProgressView(widgets.VBox):
         if usage is not None:
             self._tokens[0] += usage.input_tokens or 0
             self._tokens[1] += usage.output_tokens or 0
-        cost = self._cost(transcript) if self._cost is not None else None
+        cost = transcript.cost
         if cost is None:
             self._spent = None if transcript.status == "done" else self._spent
         elif self._spent is not None:
