@@ -100,13 +100,44 @@ _TOPICS = (
         inline_math=r"$\bar{x} = \frac{1}{n}\sum_i x_i$",
         display_math=r"\sigma^2 = \frac{1}{n} \sum_{i=1}^{n} (x_i - \bar{x})^2",
     ),
+    _Topic(
+        title="Streaming",
+        idea="The server sends each token as soon as it exists, over one long HTTP "
+        "response, so the reader sees text long before the answer is complete.",
+        points=(
+            ("On the wire", ("one `data:` line per event", "a blank line ends each event")),
+            ("Timing", ("the first token after $t_1$ seconds", "then about $r$ tokens a second")),
+        ),
+        language="python",
+        code='import httpx\n\nwith httpx.stream("POST", url, json=request) as response:\n'
+        "    for line in response.iter_lines():\n"
+        '        if line.startswith("data: "):\n            print(line[6:])\n',
+        table=(
+            ("first", "0.4 s", "the role"),
+            ("second", "0.44 s", "a token"),
+            ("last", "4 s", "finish"),
+        ),
+        inline_math=r"$T = t_1 + \frac{n}{r}$",
+        display_math=r"T_{\mathrm{answer}} = t_1 + \frac{n - 1}{r}",
+    ),
 )
+# A question that names a topic gets it (the most keywords found, then the first topic);
+# any other gets one of the first four by its hash, as before the streaming topic existed.
+_KEYWORDS = {
+    "Fibonacci numbers": ("fibonacci",),
+    "Binary search": ("binary search", "bisect", "sorted"),
+    "Word frequencies": ("word frequenc", "word count", "counting words"),
+    "Mean and variance": ("variance", "average", "standard deviation", "statistic"),
+    "Streaming": ("stream", "sse", "server-sent", "event", "token"),
+}
+_HASHED_TOPICS = _TOPICS[:4]
 
 _TABLE_HEADERS = {
     "Fibonacci numbers": ("n", "F(n)", "computed by"),
     "Binary search": ("items", "steps", "size"),
     "Word frequencies": ("word", "count", "kind"),
     "Mean and variance": ("sample", "mean", "variance"),
+    "Streaming": ("event", "arrives after", "carries"),
 }
 
 # Sentences for the extra sections of long answers, picked by the prompt's hash.
@@ -130,7 +161,7 @@ def demo_answer(messages: Sequence[Mapping[str, object]], words: int | None = No
     """
     question = _last_user_text(messages)
     seed = _stable_hash(question)
-    topic = _TOPICS[seed % len(_TOPICS)]
+    topic = _topic_for(question, seed)
     turn = sum(1 for m in messages if m.get("role") == "user")
     core = _core_answer(topic, turn, _quote(question))
     if words is None:
@@ -146,7 +177,7 @@ def demo_answer(messages: Sequence[Mapping[str, object]], words: int | None = No
 def demo_reasoning(messages: Sequence[Mapping[str, object]]) -> str:
     """Return the short reasoning text ``demo-reasoning`` streams before its answer."""
     question = _last_user_text(messages)
-    topic = _TOPICS[_stable_hash(question) % len(_TOPICS)]
+    topic = _topic_for(question, _stable_hash(question))
     turn = sum(1 for m in messages if m.get("role") == "user")
     return (
         f'The user asks: "{_quote(question)}". This is turn {turn}, so earlier turns are '
@@ -165,6 +196,22 @@ def _last_user_text(messages: Sequence[Mapping[str, object]]) -> str:
         if message.get("role") == "user":
             return str(message.get("content") or "")
     return ""
+
+
+def _topic_for(question: str, seed: int) -> _Topic:
+    """The topic the question names (its title's or keywords' words), else one by hash."""
+    words = question.lower()
+    hits = [
+        sum(
+            len(re.findall(rf"\b{re.escape(k)}", words))
+            for k in (t.title.lower(), *_KEYWORDS[t.title])
+        )
+        for t in _TOPICS
+    ]
+    best = max(hits)
+    if best:
+        return _TOPICS[hits.index(best)]
+    return _HASHED_TOPICS[seed % len(_HASHED_TOPICS)]
 
 
 def _stable_hash(text: str) -> int:
