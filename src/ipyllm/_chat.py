@@ -51,6 +51,25 @@ class ChatView(AnswerView):
         assert self._run._task is not None
         return self._run._task
 
+    def show(self, source: AsyncIterable[Any], *, wait: bool | None = None) -> runner.Run:
+        """Show ``source`` the way ``%%chat`` shows an answer, and return its handle.
+
+        Where somebody watches (JupyterLab, Notebook 7, Voilà, VS Code) it streams in the
+        background and this returns at once; where nobody does (nbclient, nbconvert,
+        papermill) it runs to the end first, so the saved notebook holds it; ``wait``
+        forces either. ``await`` the handle for the transcript.
+        """
+        self._check_unused()
+        answer = as_source(source, title=self.title)
+        mode = runner.run_mode(wait)
+        if mode == "background":
+            self._run = runner.start(answer, self)
+        elif mode == "blocking":
+            self._run = runner.run_blocking(answer, self)
+        else:  # a terminal: no page to show a widget, print it
+            self._run = runner.run_blocking(answer, TerminalSink())
+        return self._run
+
     def stop(self) -> None:
         """Stop the stream (as the Stop button does): cancel it and close its connection.
 
@@ -120,13 +139,15 @@ def chat(
     max_height: str | None = None,
     notes: list[str] | None = None,
     on_done: Callable[[Transcript], None] | None = None,
+    error_hint: Callable[[BaseException], str | None] | None = None,
     **stream_options: Unpack[StreamOptions],
 ) -> ChatResult:
     """Stream an answer into the notebook and return a :class:`ChatResult` at once.
 
     ``wait=None`` waits only where no one can click (headless runs) or in a terminal;
     ``True``/``False`` force it. ``on_done`` is called with the transcript when the
-    answer ends, however it ends. Other keyword arguments are those of
+    answer ends, however it ends; ``error_hint`` gives advice shown after the error of
+    an answer that failed (or None). Other keyword arguments are those of
     :func:`ipyllm.stream`.
     """
     answer: Stream = stream(prompt_or_messages, raw=events, **stream_options)
@@ -143,6 +164,7 @@ def chat(
         max_height=max_height,
         notes=notes,
         static=mode == "background",
+        error_hint=error_hint,
     )
     result = ChatResult(answer, view, mode)
     view.display()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from typing import Literal
+
+from ..views import someone_watching
 
 Mode = Literal["background", "blocking", "terminal"]
 
@@ -28,15 +28,6 @@ def run_mode(wait: bool | None) -> Mode:
 
 
 def has_interactive_frontend() -> bool:
-    """A heuristic: kernels started by Jupyter's server, VS Code or Colab have someone watching.
-
-    jupyter_server sets JPY_SESSION_NAME in the kernels it starts; nbclient,
-    nbconvert and papermill do not. Use ``wait=`` (``--wait``) when it guesses wrong.
-    """
-    env = os.environ
-    return bool(
-        env.get("JPY_SESSION_NAME")
-        or env.get("VSCODE_PID")
-        or env.get("COLAB_RELEASE_TAG")
-        or "google.colab" in sys.modules
-    )
+    """Whether somebody can click: see :func:`ipyllm.views.someone_watching`. Use
+    ``wait=`` (``--wait``) when it guesses wrong."""
+    return someone_watching()

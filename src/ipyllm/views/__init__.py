@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ._answer_view import AnswerView
 from ._columns import ColumnsView
+from ._outputs import someone_watching
 from ._progress import ProgressView
 from ._sink import BatchSink, Sink
 from ._terminal import TerminalBatch, TerminalSink
@@ -22,4 +23,5 @@ __all__ = [
     "Sink",
     "TerminalBatch",
     "TerminalSink",
+    "someone_watching",
 ]

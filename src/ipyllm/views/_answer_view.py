@@ -33,7 +33,8 @@ from ..render import (
 )
 from ..transcript import Transcript
 from ._budget import MessageBudget
-from ._outputs import NotebookOutputs, widget_bundle
+from ._outputs import NotebookOutputs, someone_watching, widget_bundle
+from ._outputs import display_again as display_live_again
 from ._parts import ViewParts, descendants, notes_html
 from ._segments import SEGMENT_BYTES
 
@@ -67,6 +68,7 @@ class AnswerView(widgets.VBox):
         static: bool = True,
         title: str | None = None,
         notes: list[str] | None = None,
+        error_hint: Callable[[BaseException], str | None] | None = None,
     ) -> None:
         self.format = format
         self.events = events
@@ -76,12 +78,15 @@ class AnswerView(widgets.VBox):
         self.static = static
         self.title = title
         self.notes = list(notes or [])
+        self.error_hint = error_hint
+        """Advice shown after the error of a failed answer, from where it was asked."""
         self.transcript: Transcript | None = None
         self.final_html: str | None = None
         """The whole answer's HTML, once it has ended."""
         self.answer_id = uuid.uuid4().hex[:16]
         """Names this answer's outputs in the notebook (never a secret, never content)."""
         self._outputs: NotebookOutputs | None = None
+        self._replace_at_end = False
         self._budget = MessageBudget(_MESSAGES_PER_SECOND)
         self._last_fallback = 0.0
         self._sealed_blocks = 0  # frozen blocks already in sealed body segments
@@ -140,20 +145,29 @@ class AnswerView(widgets.VBox):
         self._take_pending_text()
         final_html = self.final_html = self._renderer.finish()
         self._draw_reasoning()
-        self._extras.value = extras_html(transcript)
+        self._extras.value = extras_html(transcript, self._hint())
         self._raw.flush()
         self._stop_button.disabled = True
         self._set_status(status_line(transcript))
         self._notes.value = notes_html(self._all_notes())
         self._show_final_body(final_html)
-        if self._outputs is not None:
+        if self._replace_at_end:
+            self.replace_with_static()
+        elif self._outputs is not None:
             self._outputs.update_fallback(*self.static_copy(final_html))
 
     # -- showing ----------------------------------------------------------------------
     def display(self) -> None:
-        """Show the view in the current cell, with its static fallback unless ``static=False``."""
+        """Show the view in the current cell, with its static fallback unless ``static=False``.
+
+        Where nobody watches (nbclient, nbconvert, papermill), there is no fallback: the
+        static copy takes the widget's place when the answer ends, so the saved notebook
+        holds the answer and no widget.
+        """
         self._outputs = NotebookOutputs(self.answer_id)
-        fallback = self.static_copy(self._renderer.html) if self.static else None
+        self._replace_at_end = self.static and not someone_watching()
+        watched = self.static and not self._replace_at_end
+        fallback = self.static_copy(self._renderer.html) if watched else None
         self._outputs.show(widget_bundle(self.model_id), fallback)
 
     def _ipython_display_(self) -> None:
@@ -162,9 +176,7 @@ class AnswerView(widgets.VBox):
     def display_again(self) -> None:
         """Show the live view once more in the current cell (after a page reloaded without
         the cell that showed it): the same widget, with its Stop button working."""
-        from IPython.display import display
-
-        display(widget_bundle(self.model_id), raw=True)
+        display_live_again(self.model_id)
 
     def replace_with_static(self) -> None:
         """Put the static, sanitized copy of the finished answer where the view was shown,
@@ -198,6 +210,7 @@ class AnswerView(widgets.VBox):
             raw_events_html=self._raw.html if self._raw_count else None,
             raw_events_open=self.events,
             max_height=self.max_height,
+            error_hint=self._hint(),
         )
 
     # -- drawing -----------------------------------------------------------------------
@@ -326,6 +339,10 @@ class AnswerView(widgets.VBox):
             self._reasoning_toggle.layout.display = "flex"
             sent += 1
         return sent
+
+    def _hint(self) -> str | None:
+        error = self.transcript.error if self.transcript is not None else None
+        return self.error_hint(error) if error is not None and self.error_hint else None
 
     def _all_notes(self) -> list[str]:
         return self.notes + (self.transcript.notes if self.transcript is not None else [])

@@ -19,6 +19,8 @@ static copy when the answer ends.
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 # A JupyterLab/Notebook 7 output area: .jp-OutputArea-child > .jp-OutputArea-output.
@@ -47,6 +49,23 @@ def fallback_bundle(
         f'<div data-ipyllm-fallback="{answer_id}">{data["text/html"]}</div>'
     )
     return marked, {**metadata, "ipyllm_fallback": answer_id}
+
+
+def someone_watching() -> bool:
+    """A heuristic: is a page showing this kernel's outputs as they change?
+
+    jupyter_server sets JPY_SESSION_NAME in the kernels it starts, and Voilà sets
+    VOILA_KERNEL_ID; VS Code and Colab are recognised too. nbclient, nbconvert and
+    papermill set none of these: nobody watches, and outputs must be final when saved.
+    """
+    env = os.environ
+    return bool(
+        env.get("JPY_SESSION_NAME")
+        or env.get("VOILA_KERNEL_ID")
+        or env.get("VSCODE_PID")
+        or env.get("COLAB_RELEASE_TAG")
+        or "google.colab" in sys.modules
+    )
 
 
 def widget_bundle(model_id: str) -> dict[str, Any]:
