@@ -73,14 +73,15 @@ def test_compare_streams_every_target_at_once(teaching: ServerThread) -> None:
 
 
 def test_compare_targets_name_provider_and_model() -> None:
-    from ipyllm._many import parse_target
-
-    assert parse_target("anthropic:claude-sonnet-4") == {
-        "provider": "anthropic",
-        "model": "claude-sonnet-4",
-    }
-    assert parse_target("llama3.2:1b") == {"model": "llama3.2:1b"}  # Ollama's name:tag
-    assert parse_target("gpt-4o-mini") == {"model": "gpt-4o-mini"}
+    result = ipyllm.compare("hi", "demo:demo-reasoning", "demo", {"provider": "demo"})
+    assert [(t.provider, t.model) for t in result.transcripts] == [
+        ("demo", "demo-reasoning"),
+        ("demo", "demo"),
+        ("demo", "demo"),
+    ]
+    # Ollama's name:tag is one model, not a provider and a model
+    ollama = ipyllm.compare("hi", "llama3.2:1b", provider="demo")
+    assert ollama.transcripts[0].model == "llama3.2:1b"
     with pytest.raises(ipyllm.ConfigurationError, match="unknown provider"):
         ipyllm.compare("hi", {"provider": "nonesuch"})
 
