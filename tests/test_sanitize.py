@@ -6,9 +6,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ipyllm.render import StreamingMarkdown, render_markdown, sanitize_html
+from ipyllm.render import StreamingMarkdown, _sanitize, render_markdown, sanitize_html
 
 from .safety import PAYLOADS, assert_safe, violations
+
+# Every test here runs under nh3 and under the pure-Python fallback used where nh3 cannot
+# load (Pyodide): both must keep the same promises.
+SANITIZERS = ["nh3", "fallback"] if _sanitize.HAS_NH3 else ["fallback"]
+
+
+@pytest.fixture(autouse=True, params=SANITIZERS)
+def sanitizer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setattr(_sanitize, "SANITIZER", request.param)
+    return str(request.param)
 
 
 def test_corpus_is_large_enough() -> None:
@@ -45,7 +55,12 @@ def test_every_prefix_of_a_streamed_payload_is_safe(name: str, allow_images: boo
     assert final == render_markdown(payload, allow_images=allow_images)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=40,
+    deadline=None,
+    # The sanitizer fixture only picks nh3 or the fallback: the same for every example.
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(
     cuts=st.lists(st.integers(min_value=0, max_value=5000), max_size=60), allow_images=st.booleans()
 )

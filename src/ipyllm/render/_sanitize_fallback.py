@@ -28,6 +28,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterable, Mapping
 from html.parser import HTMLParser
+from typing import Any
 
 AttributeFilter = Callable[[str, str, str], "str | None"]
 
@@ -65,6 +66,8 @@ CLOSES_P = frozenset(
      "nav", "ol", "p", "search", "section", "summary", "ul", "h1", "h2", "h3", "h4", "h5",
      "h6", "pre", "listing", "form", "table", "hr", "xmp", "plaintext", "dd", "dt", "li"}
 )  # fmt: skip
+# Open elements under which browsers read in "table" mode (not in a cell or a caption).
+TABLE_MODE = frozenset({"table", "tbody", "thead", "tfoot", "tr"})
 HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 # Elements that bound the search for an open <p>/<li> (the "scope" of html5ever, roughly).
 SCOPE = frozenset(
@@ -88,6 +91,36 @@ LI_BOUNDARY = SPECIAL - {"address", "div", "p", "li"}
 DD_BOUNDARY = SPECIAL - {"address", "div", "p", "dd", "dt"}
 
 _URL_ATTRIBUTES = frozenset({"href", "src", "cite", "action", "formaction", "poster", "data"})
+_COMMENT_END = re.compile(r"--!?>")
+_SCRIPT_END = re.compile(r"</script[\t\n\f />]", re.IGNORECASE)
+_SCRIPT_TOKENS = re.compile(r"<!--|-->|</script[\t\n\f />]|<script[\t\n\f />]", re.I)
+
+
+def _script_end(markup: str, start: int) -> int | None:
+    """Where the ``</script`` that ends a script's content is (the WHATWG script data
+    states: ``<!--`` escapes, ``<script`` inside it escapes twice), or None: at the end."""
+    state = "data"
+    for match in _SCRIPT_TOKENS.finditer(markup, start):
+        token = match.group().lower()
+        if state == "data":
+            if token.startswith("</script"):
+                return match.start()
+            if token == "<!--" and not markup.startswith((">", "->"), match.end()):
+                state = "escaped"
+        elif state == "escaped":
+            if token == "-->":
+                state = "data"
+            elif token.startswith("</script"):
+                return match.start()
+            elif token.startswith("<script"):
+                state = "double"
+        elif token == "-->":
+            state = "data"
+        elif token.startswith("</script"):
+            state = "escaped"
+    return None
+
+
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 _LABEL = re.compile(r"[A-Za-z0-9_-]+")
 _USERINFO = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:%-]*")
@@ -207,10 +240,11 @@ class Cleaner:
         self.mathml = bool(self.tags & (MATHML_NAMES - HTML_NAMES_TOO))
 
     def clean(self, markup: str) -> str:
-        writer = _Writer(self)
-        # The input stream's preprocessing: newlines normalized (NULs are handled per token).
-        writer.feed(markup.replace("\r\n", "\n").replace("\r", "\n"))
-        writer.close()
+        # The input stream's preprocessing: newlines normalized; a NUL, which browsers drop
+        # from text but keep in names as U+FFFD, is U+FFFD everywhere.
+        markup = markup.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "\ufffd")
+        writer = _Writer(self, markup)
+        writer.run()
         return writer.result()
 
     def attributes_of(self, tag: str, attrs: list[tuple[str, str | None]]) -> str:
@@ -249,6 +283,26 @@ class Cleaner:
         return url_allowed(value, self.url_schemes, self.url_relative)
 
 
+class _AnyName(frozenset[str]):
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+#: Every HTML element counts, as a boundary for :func:`_bounds`.
+HTML_NAMESPACE = _AnyName()
+SVG_HTML_POINTS = frozenset({"foreignobject", "desc", "title"})
+
+
+def _bounds(frame: _Frame, html_boundary: frozenset[str]) -> bool:
+    """Whether ``frame`` stops a search of the open elements (MathML and SVG elements where
+    HTML comes back always do)."""
+    if frame.namespace == "html":
+        return frame.name in html_boundary
+    if frame.namespace == "mathml":
+        return frame.name in MATHML_TEXT_POINTS or frame.name == "annotation-xml"
+    return frame.name in SVG_HTML_POINTS
+
+
 class _Frame:
     """An open element: its name, namespace, and whether it is written or dropped."""
 
@@ -262,9 +316,14 @@ class _Frame:
 
 
 class _Writer(HTMLParser):
-    def __init__(self, cleaner: Cleaner) -> None:
+    def __init__(self, cleaner: Cleaner, markup: str) -> None:
         super().__init__(convert_charrefs=True)
         self.cleaner = cleaner
+        self.markup = markup
+        self.base = 0  # where in ``markup`` the text being fed starts
+        self.skip_rest = False  # ignore the rest of the text being fed...
+        self.resume_at: int | None = None  # ...and go on from here (None: it was all read)
+        self.foreign_start = False  # the start tag being read is MathML or SVG
         self.out: list[str] = []
         self.stack: list[_Frame] = []
         self.dropping = 0  # how many open frames drop their content
@@ -285,7 +344,7 @@ class _Writer(HTMLParser):
             parent.namespace == "mathml"
             and parent.name in MATHML_TEXT_POINTS
             and tag not in ("mglyph", "malignmark")
-        ):
+        ) or (parent.namespace == "svg" and parent.name in SVG_HTML_POINTS):
             return "mathml" if tag == "math" else "svg" if tag == "svg" else "html"
         return parent.namespace
 
@@ -301,6 +360,10 @@ class _Writer(HTMLParser):
         if frame.written:
             self.out.append(f"</{frame.name}>")
 
+    def _pop_to(self, index: int) -> None:
+        while len(self.stack) > index:
+            self._pop()
+
     def _close(self, tag: str, boundary: frozenset[str] = SCOPE) -> None:
         """Close an open ``tag`` if there is one before a boundary of its scope."""
         for index in range(len(self.stack) - 1, -1, -1):
@@ -311,6 +374,10 @@ class _Writer(HTMLParser):
                 return
             if frame.name in boundary or frame.namespace != "html":
                 return
+
+    @property
+    def in_select(self) -> bool:
+        return any(frame.name == "select" for frame in self.stack)
 
     def _in_table(self) -> bool:
         for frame in reversed(self.stack):
@@ -325,6 +392,8 @@ class _Writer(HTMLParser):
             return
         if tag in CLOSES_P:
             self._close("p")
+        if tag == "table" and self.stack and self.stack[-1].name in TABLE_MODE:
+            self._close("table", frozenset({"html", "template"}))  # a table in a table ends it
         if tag == "li":
             self._close("li", LI_BOUNDARY)
         elif tag in ("dd", "dt"):
@@ -366,14 +435,18 @@ class _Writer(HTMLParser):
         self._start(tag, attrs, self_closing=True)
 
     def _start(self, tag: str, attrs: list[tuple[str, str | None]], self_closing: bool) -> None:
+        if self.skip_rest:
+            return
         self.after_pre = False
         cleaner = self.cleaner
         namespace = self._namespace(tag)
+        self.foreign_start = namespace != "html"
         if namespace != "html" and tag in BREAKOUT and tag != "math":
             # An HTML tag inside MathML or SVG closes them (outside a text integration point).
-            while self.stack and self.stack[-1].namespace != "html":
+            while self.stack and not _bounds(self.stack[-1], HTML_NAMESPACE):
                 self._pop()
             namespace = "html"
+        self.foreign_start = namespace != "html"
         if namespace == "html":
             self._implied_end_tags(tag)
             if tag in TABLE_PARTS and not self._in_table():
@@ -389,6 +462,8 @@ class _Writer(HTMLParser):
             foreign_name = tag in MATHML_NAMES and tag not in HTML_NAMES_TOO
             drop = foreign_name or tag in cleaner.clean_content or tag == "template"
             written = not drop and tag in cleaner.tags
+        if self.in_select:
+            written = False  # browsers drop almost every tag inside <select>; here, all
         if written and not self.dropping:
             self.out.append(f"<{tag}{cleaner.attributes_of(tag, attrs)}>")
         if void or (self_closing and namespace != "html"):
@@ -398,14 +473,58 @@ class _Writer(HTMLParser):
         if namespace == "html" and tag in RCDATA | RAWTEXT:
             self.set_cdata_mode(tag)
             self.raw = tag
-        if tag == "plaintext" and namespace == "html":
-            self.set_cdata_mode("plaintext")
-            self.raw = tag
         self._push(tag, namespace, written and not self.dropping, drop)
+        if tag == "plaintext" and namespace == "html":
+            # Browsers read everything after <plaintext> as text, to the end of the input.
+            rest = self.markup[self._tag_end() :]
+            self.handle_data(rest)
+            self.skip_rest = True
+            return
+        if tag == "script" and namespace == "html":
+            self._find_script_end()
         if namespace == "html" and tag in ("pre", "listing", "textarea"):
             self.after_pre = True
 
+    def set_cdata_mode(self, *args: Any, **kwargs: Any) -> None:
+        # html.parser reads <script> and <style> as raw text wherever they are; inside MathML
+        # or SVG browsers read markup in them.
+        if self.foreign_start:
+            return
+        super().set_cdata_mode(*args, **kwargs)
+
+    def run(self) -> None:
+        """Read the markup, resuming where a script's real end needed it (see below)."""
+        while True:
+            self.skip_rest, self.resume_at = False, None
+            self.feed(self.markup[self.base :])
+            if self.resume_at is None:
+                break
+            HTMLParser.reset(self)
+            self.base = self.resume_at
+        if not self.skip_rest:
+            self.finish()
+
+    def _tag_end(self) -> int:
+        """Where the start tag being handled ends, in ``markup``."""
+        line, column = self.getpos()
+        fed = self.markup[self.base :]
+        start = sum(len(text) + 1 for text in fed.split("\n")[: line - 1]) + column
+        return self.base + start + len(self.get_starttag_text() or "")
+
+    def _find_script_end(self) -> None:
+        """A script's content ends at its ``</script>``, except inside ``<!--`` where
+        browsers follow escape rules (html.parser does not): then go on from the real end."""
+        start = self._tag_end()
+        simple = _SCRIPT_END.search(self.markup, start)
+        if "<!--" not in self.markup[start : simple.start() if simple else None]:
+            return
+        end = _script_end(self.markup, start)
+        self.skip_rest = True
+        self.resume_at = len(self.markup) if end is None else end
+
     def handle_endtag(self, tag: str) -> None:
+        if self.skip_rest:
+            return
         self.after_pre = False
         self.raw = None
         writes = not self.dropping and tag in self.cleaner.tags
@@ -413,21 +532,29 @@ class _Writer(HTMLParser):
             if writes:
                 self.out.append("<br>")  # </br> is read as <br>
             return
-        # An end tag closes the nearest open element of its name, unless an element that
-        # bounds it comes first (then the end tag is ignored, as browsers do).
+        # Inside MathML or SVG, an end tag closes the nearest foreign element of its name.
+        for index in range(len(self.stack) - 1, -1, -1):
+            if self.stack[index].namespace == "html":
+                break
+            if self.stack[index].name == tag:
+                self._pop_to(index)
+                return
+        # Else it closes the nearest open element of its name, unless an element that bounds
+        # it comes first (then the end tag is ignored, as browsers do).
         boundary = SCOPE if tag in SPECIAL else SPECIAL
         for index in range(len(self.stack) - 1, -1, -1):
             frame = self.stack[index]
-            if frame.name == tag:
-                while len(self.stack) > index:
-                    self._pop()
+            if frame.name == tag and frame.namespace == "html":
+                self._pop_to(index)
                 return
-            if frame.namespace == "html" and frame.name in boundary:
+            if _bounds(frame, boundary):
                 break
         if tag == "p" and writes:
             self.out.append("<p></p>")  # </p> with no open <p> is read as <p></p>
 
     def handle_data(self, data: str) -> None:
+        if self.skip_rest:
+            return
         if self.raw in RCDATA:
             data = html.unescape(data)
         if self.after_pre:
@@ -437,6 +564,42 @@ class _Writer(HTMLParser):
         if self.dropping or not data:
             return
         self.out.append(_escape_text(data.replace("\x00", "")))
+
+    def finish(self) -> None:
+        """The end of the input, read as browsers do.
+
+        A tag, comment or declaration cut off by the end is dropped whole (a browser never
+        builds it), not shown as text; the unfinished content of a raw-text element is text.
+        """
+        rest = self.rawdata
+        if rest.startswith("<") and rest not in ("<", "</") and self.cdata_elem is None:
+            self.rawdata = ""
+        self.close()
+
+    def parse_html_declaration(self, i: int) -> int:
+        """``<![CDATA[...]]>`` is text inside MathML or SVG; elsewhere, as any ``<![``, a
+        comment up to the first ``>`` (html.parser reads a marked section to ``]]>``)."""
+        rawdata = self.rawdata
+        if not rawdata.startswith("<![", i):
+            return super().parse_html_declaration(i)
+        self.after_pre = False
+        if rawdata.startswith("<![CDATA[", i) and self.stack and self.stack[-1].namespace != "html":
+            end = rawdata.find("]]>", i + 9)
+            self.handle_data(rawdata[i + 9 : end if end >= 0 else len(rawdata)])
+            return end + 3 if end >= 0 else len(rawdata)
+        end = rawdata.find(">", i + 3)
+        return end + 1 if end >= 0 else len(rawdata)
+
+    def parse_comment(self, i: int, report: bool = True) -> int:
+        """A comment ends at ``-->`` or ``--!>`` (``<!-->`` is empty), or runs to the end."""
+        start = i + 4
+        if self.rawdata.startswith(">", start):
+            return start + 1
+        if self.rawdata.startswith("->", start):
+            return start + 2
+        match = _COMMENT_END.search(self.rawdata, start)
+        self.after_pre = False
+        return len(self.rawdata) if match is None else match.end()
 
     # Comments, doctypes, processing instructions and CDATA sections are never written.
     def handle_comment(self, data: str) -> None:
