@@ -33,6 +33,8 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("shell", {"magic", "__init__"}),
     # The teaching server is an application of its own on top of everything.
     ("server", {"server"}),
+    # So is the JupyterLite site builder (python -m ipyllm.lite).
+    ("lite", {"lite"}),
 ]
 LAYER_OF = {part: index for index, (_name, parts) in enumerate(LAYERS) for part in parts}
 
