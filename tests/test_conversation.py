@@ -94,25 +94,32 @@ def test_without_cell_ids_a_repeated_prompt_is_a_rerun() -> None:
     assert [t.transcript.text for t in session.turns] == ["B", "C"]
 
 
-def test_history_keeps_what_was_shown_and_skips_unfinished_or_empty_turns() -> None:
+def test_history_keeps_what_was_shown_and_skips_unfinished_failed_or_empty_turns() -> None:
+    """The rule: complete answers as they are, a stopped one marked as stopped, a failed
+    one (even with text) and an empty one left out with their prompts."""
     streaming = turn("in flight", "partial")
     streaming.transcript.status = "streaming"
     earlier = [
         turn("q1", "a1"),
-        turn("q2", "half an ans", status="stopped"),
+        turn("q2", "half an ans ", status="stopped"),
         turn("q3", "", status="error"),
+        turn("q4", "the start of an answer that broke", status="error"),
+        turn("q5", "", status="stopped"),
         streaming,
     ]
-    messages, dropped = history_messages(earlier, "Be brief.", "q5", budget=10_000)
+    messages, dropped = history_messages(earlier, "Be brief.", "q6", budget=10_000)
     assert dropped == 0
     assert messages == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "q1"},
         {"role": "assistant", "content": "a1"},
         {"role": "user", "content": "q2"},
-        {"role": "assistant", "content": "half an ans"},
-        {"role": "user", "content": "q5"},
+        {"role": "assistant", "content": "half an ans\n\n[stopped by the user]"},
+        {"role": "user", "content": "q6"},
     ]
+    # Roles alternate, as Anthropic requires: no prompt is left without its answer.
+    roles = [m["role"] for m in messages[1:]]
+    assert roles == ["user", "assistant"] * 2 + ["user"]
 
 
 def test_history_is_trimmed_oldest_first_keeping_the_system_prompt() -> None:

@@ -210,8 +210,13 @@ def test_stop_all_and_history_commands(kernel: Kernel, server: ServerThread) -> 
     printed = "".join(m["content"]["text"] for m in kernel.outputs_of(reply, "stream"))
     assert "stopped 2 answers" in printed
     reply = kernel.run("%chat history --session cmds")
-    history = "".join(m["content"]["text"] for m in kernel.outputs_of(reply, "stream"))
-    assert history.count("(stopped)") == 2
+    # Shown as Markdown (rendered by the page), with the same text for plain viewers.
+    (shown,) = kernel.outputs_of(reply, "display_data")
+    data = shown["content"]["data"]
+    assert data["text/markdown"].startswith("# Conversation: cmds")
+    assert data["text/markdown"].count("(stopped)") == 2
+    assert data["text/plain"].count("(stopped)") == 2
+    assert not kernel.outputs_of(reply, "stream")
 
 
 def test_nbclient_saves_the_complete_answers_as_static_outputs(

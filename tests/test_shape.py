@@ -298,7 +298,7 @@ def test_api_keywords_match_the_options() -> None:
         for name, param in inspect.signature(ipyllm.chat).parameters.items()
         if param.kind is inspect.Parameter.KEYWORD_ONLY
     }
-    assert chat_keywords == set(option_specs("display")) | {"notes", "on_done"}
+    assert chat_keywords == set(option_specs("display")) | {"notes", "on_done", "error_hint"}
 
 
 def test_one_precedence_rule() -> None:

@@ -35,6 +35,7 @@ EARLY_FAILURE_HINT = (
 
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _TAGS = re.compile(r"<[^>]+>")
+_SAYS_RETRY = re.compile(r"\b(try again|retry)\b", re.IGNORECASE)
 
 
 @dataclass(slots=True)
@@ -105,7 +106,7 @@ async def status_error(
     """A typed error with the server's own words, from an error response (which it closes)."""
     body = await read_some(response, ERROR_BODY_LIMIT)
     await response.aclose()
-    provider, status = target.provider, response.status_code
+    provider, status, name = target.provider, response.status_code, server_name(target)
     details = error_details(body, response.headers.get("content-type", ""))
     server_message = redact(details.message, target.api_key) if details.message else None
     wait = retry_after(response.headers)
@@ -114,15 +115,22 @@ async def status_error(
     error_class: type[HTTPStatusError] = HTTPStatusError
     if status in (401, 403):
         error_class = AuthenticationError
+        # Neutral: where to set the key depends on where the request came from (the magic
+        # adds its own advice when it shows this error).
         env = target.dialect.api_key_env
-        hint = f" Check the API key: set {env} or pass api_key=..." if env else ""
-        message = f"{provider} refused the request ({heading}){said}{hint}"
+        hint = f" Check the API key ({env})." if env else " Check the API key."
+        message = f"{name} refused the request ({heading}){said}{hint}"
     elif status == 429:
         error_class = RateLimitError
-        when = f" Retry after {wait:g} s." if wait is not None else " Try again later."
-        message = f"{provider} is rate limiting requests ({heading}){said}{when}"
+        if wait is not None:
+            when = f" Retry after {wait:g} s."
+        elif server_message and _SAYS_RETRY.search(server_message):
+            when = ""  # the server said when, in its own words: not twice
+        else:
+            when = " Try again later."
+        message = f"{name} is rate limiting requests ({heading}){said}{when}"
     else:
-        message = f"{provider} answered {heading}{said}"
+        message = f"{name} answered {heading}{said}"
     return error_class(
         message,
         status_code=status,
@@ -135,18 +143,26 @@ async def status_error(
     )
 
 
+def server_name(target: Target) -> str:
+    """How a message names the server: the address chosen (a local server, a proxy, the
+    teaching server), or the provider when it is the provider's own service."""
+    return f"the server at {target.endpoint}" if target.endpoint else target.provider
+
+
 def provider_error(
     provider: str,
     event: ErrorEvent,
     transcript: Transcript | None,
     *,
     mid_stream: bool,
+    name: str | None = None,
 ) -> ProviderError:
-    """The one message for an error a server reported, in a stream or as its whole answer."""
+    """The one message for an error a server reported, in a stream or as its whole answer.
+    ``name`` names the server in the message (default: the provider)."""
     kind = f" ({event.type})" if event.type else ""
     where = " mid-stream" if mid_stream else ""
     return ProviderError(
-        f"{provider} reported an error{where}{kind}: {event.message}",
+        f"{name or provider} reported an error{where}{kind}: {event.message}",
         error_type=event.type,
         error_code=event.code,
         provider=provider,

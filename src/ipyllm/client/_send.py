@@ -7,6 +7,8 @@ server's ``retry-after`` is obeyed, and shared with every stream to that endpoin
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
 import time
 from typing import TypeVar
 
@@ -25,7 +27,14 @@ from ..errors import (
 from ..transcript import Transcript
 from ._limits import gate_for
 from ._net import describe, origin, read_some, snippet_of
-from ._responses import ANSWER_BODY_LIMIT, ERROR_BODY_LIMIT, error_details, read_whole, status_error
+from ._responses import (
+    ANSWER_BODY_LIMIT,
+    ERROR_BODY_LIMIT,
+    error_details,
+    read_whole,
+    server_name,
+    status_error,
+)
 from ._retry import retry_delay, should_retry
 from ._target import Target
 
@@ -51,6 +60,8 @@ class Sender:
         self.retry_budget = retry_budget
         self.connect_timeout = connect_timeout
         self.stall_timeout = stall_timeout
+        self.name = server_name(target)
+        """The server as messages name it (the address chosen, else the provider)."""
 
     def error(self, kind: type[E], message: str) -> E:
         """An error with its context attached once: the key redacted, provider, transcript."""
@@ -66,13 +77,16 @@ class Sender:
         if isinstance(exc, httpx.ReadTimeout):
             return self.error(
                 StalledError,
-                f"{self.target.provider} sent nothing for {self.stall_timeout:g} s; "
+                f"{self.name} sent nothing for {self.stall_timeout:g} s; "
                 f"the stream stalled after {shown} characters",
             )
+        # A peer that closed or reset the connection is said in our words, not httpx's.
+        closed = isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError)
+        how = "" if closed else f" ({describe(exc)})"
         return self.error(
             TruncatedError,
-            f"the connection to {self.target.provider} broke mid-stream "
-            f"({describe(exc)}) after {shown} characters",
+            f"the connection to {self.name} closed before the answer was complete{how}, "
+            f"after {shown} characters",
         )
 
     async def open(
@@ -97,9 +111,7 @@ class Sender:
                 retryable = isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
             except httpx.HTTPError as exc:
                 error = self.error(
-                    ConnectError,
-                    f"could not reach {self.target.provider} at {origin(spec.url)}: "
-                    f"{describe(exc)}",
+                    ConnectError, f"could not reach {self._where(spec.url)}: {why(exc)}"
                 )
                 retryable = True
             else:
@@ -120,12 +132,17 @@ class Sender:
         if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
             return self.error(
                 ConnectError,
-                f"could not connect to {self.target.provider} at {origin(url)} "
-                f"within {self.connect_timeout:g} s",
+                f"could not connect to {self._where(url)} within {self.connect_timeout:g} s",
             )
         return self.error(
-            StalledError, f"{self.target.provider} sent no response for {self.stall_timeout:g} s"
+            StalledError, f"{self.name} sent no response for {self.stall_timeout:g} s"
         )
+
+    def _where(self, url: str) -> str:
+        """The server a connection is for: its address when chosen, else provider and URL."""
+        if self.target.endpoint:
+            return self.name
+        return f"{self.target.provider} at {origin(url)}"
 
     async def _check_is_stream(self, response: httpx.Response) -> bytes | None:
         """None for a stream; a web page raises; a JSON body is read whole and returned.
@@ -146,7 +163,7 @@ class Sender:
             if body is None:
                 raise self.error(
                     ProtocolError,
-                    f"{self.target.provider} answered with a JSON document of more than "
+                    f"{self.name} answered with a JSON document of more than "
                     f"{ANSWER_BODY_LIMIT >> 20} MiB instead of a stream",
                 )
             return body
@@ -155,6 +172,22 @@ class Sender:
         details = error_details(body, content_type)
         raise self.error(
             ProtocolError,
-            f"{self.target.provider} answered with an HTML page instead of a stream "
+            f"{self.name} answered with an HTML page instead of a stream "
             f"(HTTP {response.status_code}): {details.message or snippet_of(body)}",
         )
+
+
+def why(exc: httpx.HTTPError) -> str:
+    """Why a connection could not be made, in words, not the socket library's."""
+    cause: BaseException | None = exc
+    for _ in range(10):  # the chain of causes, not forever should it loop
+        if cause is None:
+            break
+        if isinstance(cause, socket.gaierror):
+            return "the host name does not resolve"
+        if isinstance(cause, ConnectionRefusedError):
+            return "the connection was refused (is the server running, on that port?)"
+        if isinstance(cause, OSError) and cause.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return "the network or host is unreachable"
+        cause = cause.__cause__ or cause.__context__
+    return describe(exc)

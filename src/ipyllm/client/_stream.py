@@ -209,19 +209,23 @@ class Stream:
             if not (parser.terminated or finished):
                 raise self._sender.broken(exc) from None
         if server_error is not None:
-            raise provider_error(self.target.provider, server_error, transcript, mid_stream=True)
+            raise provider_error(
+                self.target.provider, server_error, transcript, mid_stream=True, name=self._name
+            )
         if parser.terminated or finished:
             self._note_if_empty()
             return
         if received == 0:
             raise self._empty_body()
         where = (
-            "in the middle of an event" if decoder.ended_mid_event else "before the answer ended"
+            "in the middle of an event"
+            if decoder.ended_mid_event
+            else "before the answer was complete"
         )
         raise self._error(
             TruncatedError,
-            f"the stream from {self.target.provider} ended {where} (no finish reason or end "
-            f"marker) after {len(transcript.text)} characters",
+            f"the stream from {self._name} ended {where} (no finish reason or end "
+            f"marker), after {len(transcript.text)} characters",
         )
 
     async def _answer(self, body: bytes) -> AsyncGenerator[Event | RawEvent, None]:
@@ -241,24 +245,26 @@ class Stream:
             if is_error_document(answer) and details.message:
                 message = redact(details.message, self.target.api_key)
                 said = ErrorEvent(message, details.type, details.code)
-                raise provider_error(provider, said, transcript, mid_stream=False)
+                raise provider_error(provider, said, transcript, mid_stream=False, name=self._name)
             raise self._error(
                 ProtocolError,
-                f"{provider} answered with a JSON document instead of a stream: {snippet_of(body)}",
+                f"{self._name} answered with a JSON document instead of a stream: "
+                f"{snippet_of(body)}",
             )
         server_error = next((e for e in events if type(e) is ErrorEvent), None)
         for event in events:
             transcript.apply(event)
             yield event
         if server_error is not None:
-            raise provider_error(provider, server_error, transcript, mid_stream=False)
+            raise provider_error(
+                provider, server_error, transcript, mid_stream=False, name=self._name
+            )
         self._note_if_empty()
 
     def _empty_body(self) -> ProtocolError:
         return self._error(
             ProtocolError,
-            f"{self.target.provider} answered with an empty body instead of a stream; "
-            + EARLY_FAILURE_HINT,
+            f"{self._name} answered with an empty body instead of a stream; " + EARLY_FAILURE_HINT,
         )
 
     def _note_if_empty(self) -> None:
@@ -273,6 +279,11 @@ class Stream:
         ):
             return
         transcript.notes.append("The answer is empty: " + EARLY_FAILURE_HINT)
+
+    @property
+    def _name(self) -> str:
+        """The server as messages name it (the address chosen, else the provider)."""
+        return self._sender.name
 
     def _error(self, kind: type[E], message: str) -> E:
         return self._sender.error(kind, message)

@@ -26,6 +26,7 @@ _CONTEXT_WINDOWS = (
 )
 DEFAULT_CONTEXT_WINDOW = 8_000  # local models (Ollama's default num_ctx is smaller still)
 _ANSWER_RESERVE = 1_024  # tokens kept free for the answer when max_tokens is not set
+STOPPED_MARK = "[stopped by the user]"  # ends a stopped answer sent as history
 
 
 def context_window(model: str) -> int:
@@ -54,10 +55,15 @@ class Turn:
         return self.transcript.finished
 
     def messages(self) -> list[Message]:
-        """The turn as history: the answer exactly as the user saw it, partial if stopped."""
-        answer = self.transcript.text
-        if not answer:
-            return []  # a failed turn with nothing shown adds nothing to the conversation
+        """The turn as history. The rule: a complete answer is sent as it is; a stopped one
+        as far as the user saw it, marked "[stopped by the user]"; a failed one, or one
+        with nothing in it, not at all (its prompt neither), so the model never takes a
+        broken answer for its own complete one."""
+        answer, status = self.transcript.text, self.transcript.status
+        if not answer or status == "error":
+            return []
+        if status == "stopped":
+            answer = f"{answer.rstrip()}\n\n{STOPPED_MARK}"
         return [{"role": "user", "content": self.prompt}, {"role": "assistant", "content": answer}]
 
     def to_dict(self) -> dict[str, Any]:

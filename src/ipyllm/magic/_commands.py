@@ -17,6 +17,7 @@ from ..client.store import LoggedTurn, Store
 from ..conversation import Session
 from ..errors import ConfigurationError, StoreError, StreamError
 from ..options import Options
+from ..render import escape_markdown
 
 
 class Commands:
@@ -47,7 +48,7 @@ class Commands:
                 if show is not None:
                     show()
         elif command == "history":
-            print(self._session(options.session).to_markdown())
+            show_markdown(self._session(options.session).to_markdown())
         elif command == "reset":
             self._session(options.session, new=True)
             print(f"session '{options.session}' is empty again")
@@ -119,6 +120,14 @@ class Commands:
         print(f"{len(names)} models from {target.provider} at {target.base_url}:")
         for name in sorted(names):
             print(f"  {name}")
+
+
+def show_markdown(text: str) -> None:
+    """Show Markdown rendered (text/markdown, escaped as the static copy's is: raw HTML as
+    text, no remote image, no unsafe link), and as it is written where nothing renders."""
+    from IPython.display import display
+
+    display({"text/markdown": escape_markdown(text), "text/plain": text}, raw=True)
 
 
 def _run_sync(coroutine: Any) -> Any:

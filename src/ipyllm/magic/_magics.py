@@ -20,7 +20,7 @@ from .._many import parse_target
 from ..client import resolve
 from ..client.store import Store, default_store_path
 from ..conversation import Session, Turn, history_messages, interpolate, prompt_budget
-from ..errors import ConfigurationError, StoreError
+from ..errors import AuthenticationError, ConfigurationError, StoreError
 from ..options import Options, option_specs, parse_param, resolve_options
 from ..transcript import Transcript
 from ._commands import Commands
@@ -128,6 +128,7 @@ class ChatMagics(Magics, Commands):
             max_height=options.max_height,
             notes=notes,
             on_done=self._logger(options, session.name, cell_id, prompt),
+            error_hint=_key_hint(target.dialect.api_key_env),
             **self._request_options(options),
         )
         with self._lock:
@@ -239,6 +240,19 @@ class ChatMagics(Magics, Commands):
                 self._store_problem = str(error)
 
         return log
+
+
+def _key_hint(env: str | None) -> Callable[[BaseException], str | None]:
+    """What works in a notebook when a key is refused: keys are never a cell's text or a
+    %config option, by design, so the environment the kernel started from."""
+
+    def hint(error: BaseException) -> str | None:
+        if not isinstance(error, AuthenticationError):
+            return None
+        where = f"Set {env}" if env else "Set the key"
+        return f"{where} in the environment the kernel started from, then restart the kernel."
+
+    return hint
 
 
 def _writer_into(rows: Any, column: str) -> Callable[[list[Transcript]], None]:

@@ -67,11 +67,13 @@ def static_bundle(
     raw_events_html: str | None = None,
     raw_events_open: bool = False,
     max_height: str | None = None,
+    error_hint: str | None = None,
 ) -> tuple[dict[str, str], dict[str, Any]]:
     """The output data and metadata that replace the live view when it ends.
 
     ``body_html`` and ``raw_events_html`` must already be safe (sanitized or escaped);
-    ``max_height`` (a CSS length) keeps the live view's height limit, with a scroll bar.
+    ``max_height`` (a CSS length) keeps the live view's height limit, with a scroll bar;
+    ``error_hint`` follows the error, if the answer failed (advice where it was asked).
     """
     body_html, math = _with_mathml(body_html)
     parts = [
@@ -91,7 +93,7 @@ def static_bundle(
     if max_height and _CSS_LENGTH.fullmatch(max_height):
         box = f' style="max-height: {max_height}; overflow: auto"'
     parts.append(f'<div class="ipyllm-body ipyllm-md"{box}>{body_html}</div>')
-    parts += _extras_html(transcript)
+    parts += _extras_html(transcript, error_hint)
     if raw_events_html:
         # Open when the live view showed the panel; its end (the newest events) in view.
         parts.append(
@@ -102,7 +104,7 @@ def static_bundle(
     parts.append("</div>")
     markdown = escape_markdown(transcript.text)
     plain = [transcript.text]
-    notes = _notes(transcript)
+    notes = _notes(transcript, error_hint)
     if notes:
         markdown += "\n\n" + "\n\n".join(f"> {html.escape(note)}" for note in notes)
         plain += notes
@@ -179,12 +181,13 @@ def _with_mathml(body_html: str) -> tuple[str, bool]:
     return _MATH_ELEMENT.sub(add, body_html), added
 
 
-def extras_html(transcript: Transcript) -> str:
-    """Tool calls, refusal and error, escaped, for the live view and the static copy."""
-    return "".join(_extras_html(transcript))
+def extras_html(transcript: Transcript, error_hint: str | None = None) -> str:
+    """Tool calls, refusal and error (then ``error_hint``), escaped, for the live view and
+    the static copy."""
+    return "".join(_extras_html(transcript, error_hint))
 
 
-def _extras_html(transcript: Transcript) -> list[str]:
+def _extras_html(transcript: Transcript, error_hint: str | None = None) -> list[str]:
     parts = []
     for call in transcript.tool_calls:
         arguments = call.parsed_arguments()
@@ -203,16 +206,16 @@ def _extras_html(transcript: Transcript) -> list[str]:
         parts.append(
             f'<div class="ipyllm-refusal">Refused: {html.escape(transcript.refusal)}</div>'
         )
-    for note in _notes(transcript):
+    for note in _notes(transcript, error_hint):
         # A stop is the reader's choice, not a failure: said in a neutral style.
         kind = "ipyllm-stopped" if transcript.status == "stopped" else "ipyllm-error"
         parts.append(f'<div class="{kind}">{html.escape(note)}</div>')
     return parts
 
 
-def _notes(transcript: Transcript) -> list[str]:
+def _notes(transcript: Transcript, error_hint: str | None = None) -> list[str]:
     if transcript.status == "error" and transcript.error is not None:
-        return [f"Error: {transcript.error}"]
+        return [f"Error: {transcript.error}" + (f"\n{error_hint}" if error_hint else "")]
     if transcript.status == "stopped":
         return ["Stopped: the answer above is partial."]
     return []

@@ -66,7 +66,8 @@ def status_line(transcript: Transcript) -> str:
 
 
 def _seconds(value: float | None, joiner: str) -> str:
-    return "" if value is None else f"{joiner}{value:.1f} s"
+    # Under 0.05 s the figure would read "0.0 s": no time worth saying.
+    return "" if value is None or value < 0.05 else f"{joiner}{value:.1f} s"
 
 
 def _count(value: int | None) -> str:
