@@ -65,7 +65,8 @@ def test_quickstart() -> None:
     assert "Turn 2" in answers[1]["data"]["text/plain"]  # the follow-up carried the history
     assert answers[2]["metadata"]["ipyllm"]["finish_reason"] == "length"
     assert "cut off by the max tokens limit" in answers[2]["data"]["text/plain"]
-    assert "length - " in text_of(outputs_of(notebook, "print(answer"))
+    assert "length - " in text_of(outputs_of(notebook, "transcript = await answer"))
+    assert "done" in text_of(outputs_of(notebook, "await first"))
     assert "binary search" in answers[4]["data"]["text/plain"]  # {topic} was filled in
     (history,) = outputs_of(notebook, "%chat history")
     assert "## Turn 2" in history["data"]["text/markdown"]  # rendered as Markdown
@@ -73,21 +74,47 @@ def test_quickstart() -> None:
 
 def test_teaching_streaming() -> None:
     notebook = execute("teaching-streaming.ipynb")
-    wire = text_of(outputs_of(notebook, "request = "))
-    assert "200 text/event-stream" in wire and "data: {" in wire
+    # The bytes: the framing (data:, the blank line written out) and each delta's content.
+    wire = text_of(outputs_of(notebook, "import json"))
+    assert "200 text/event-stream" in wire
+    assert 'data: {… "delta": {"content": "##"} …}\\n\\n' in wire
+    assert '"finish_reason": "length"' in wire and "data: [DONE]\\n\\n" in wire
+    assert "the second piece, whole: b'data: {" in wire  # one piece as it really is
+    assert all(len(line) < 200 for line in wire.splitlines()[:-1])  # short, for a class
     splits = text_of(outputs_of(notebook, "from ipyllm.sse import"))
     decoded = {line.split("->")[1] for line in splits.strip().splitlines()}
     assert len(decoded) == 1  # the same events for every split of the bytes
     answers = chat_outputs(notebook)
+    assert len(answers) == 5
     for output in answers:
         assert_static_and_safe(output)
-    openai_events, anthropic_events, ollama_events = (a["data"]["text/html"] for a in answers[:3])
+    openai_events = answers[0]["data"]["text/html"]
     assert "Wire events" in openai_events and "[DONE]" in openai_events
-    assert "message_start" in anthropic_events and "content_block_delta" in anthropic_events
-    assert "&quot;done&quot;:true" in ollama_events
-    assert "retries: 1 - status: done" in text_of(outputs_of(notebook, "print('retries:'"))
-    unauthorized, mid_stream, dropped = (a["data"]["text/plain"] for a in answers[4:7])
+    assert "<details class='ipyllm-wire' open>" in openai_events  # open, as it was live
+    assert answers[0]["data"]["text/plain"].split("\n\n")[1] == "## Streaming"  # on topic
+    # The three formats side by side, each with its own events.
+    (formats,) = outputs_of(notebook, "formats = ipyllm.compare(")
+    assert_static_and_safe(formats)
+    side_by_side = formats["data"]["text/html"]
+    assert "[DONE]" in side_by_side
+    assert "message_start" in side_by_side and "content_block_delta" in side_by_side
+    assert "&quot;done&quot;:true" in side_by_side
+    # Token arrivals: a plot, and the stall and the buffering proxy in numbers.
+    plot = outputs_of(notebook, "import asyncio")
+    assert any("image/png" in o.get("data", {}) for o in plot)
+    fields = r"first token +([\d.]+) s +longest gap +([\d.]+) s +last token +([\d.]+) s"
+    steady, stalled, buffered = (
+        [float(x) for x in re.findall(fields, line)[0]]
+        for line in text_of(plot).strip().splitlines()
+    )
+    assert steady[0] >= 0.25 and steady[1] < 1.0  # first token after the latency, no stall
+    assert stalled[1] >= 1.4  # the stall is the longest gap
+    assert buffered[0] >= 2.4 and buffered[2] - buffered[0] < 0.5  # late, then all at once
+    assert "retries: 1 - status: done" in text_of(outputs_of(notebook, "transcript = await"))
+    retried, unauthorized, mid_stream, dropped = (a["data"]["text/plain"] for a in answers[1:5])
+    assert "1 retry" in retried.split("\n")[0] and "could not reach" not in retried
     assert "HTTP 401" in unauthorized and "ANTHROPIC_API_KEY" in unauthorized
+    assert "in the environment the kernel started from" in unauthorized
     assert "mid-stream" in mid_stream and "failed" in mid_stream
     assert "closed before the answer was complete" in dropped or re.search(
         r"ended (before the answer was complete|in the middle of an event)", dropped
