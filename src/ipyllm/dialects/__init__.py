@@ -3,13 +3,17 @@
 A dialect knows one provider's request body, URL, headers and stream format, and
 nothing about sockets: a :class:`Parser` turns decoded wire events (SSE events or
 NDJSON lines) into the normalized events of :mod:`ipyllm.events`. A new provider
-is a new module here, registered in ``DIALECTS``.
+is a new module here, registered in ``DIALECTS``. Messages come in one neutral form
+(``_content``: images as ``image_url`` parts) and a structured answer's schema as a
+:class:`Schema` (``_schema``); each dialect writes both as its API documents.
 """
 
 from __future__ import annotations
 
 from ..errors import ConfigurationError
 from ._base import Dialect, Message, Parser, RequestSpec, WireEvent
+from ._content import has_images, image_of
+from ._schema import Schema, as_schema, resolve_ref
 from .anthropic import Anthropic
 from .demo import Demo
 from .gemini import Gemini
@@ -44,6 +48,11 @@ __all__ = [
     "Message",
     "Parser",
     "RequestSpec",
+    "Schema",
     "WireEvent",
+    "as_schema",
     "get_dialect",
+    "has_images",
+    "image_of",
+    "resolve_ref",
 ]

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import httpx
 
 from .._json import loads
 from .._text import snippet
-from ..errors import ProtocolError
+from ..errors import ConfigurationError, ProtocolError
 from ..events import ErrorEvent, Event
+from ._content import check_images
+
+if TYPE_CHECKING:
+    from ._schema import Schema
 
 Message = dict[str, Any]
 
@@ -104,6 +108,10 @@ class Dialect:
     default_base_url: ClassVar[str] = ""
     default_model: ClassVar[str] = ""
     parser_class: ClassVar[type[Parser]]
+    takes_images: ClassVar[bool] = True
+    """Whether the API takes images in messages (see ``_content`` for each one's form)."""
+    takes_schema: ClassVar[bool] = True
+    """Whether the API can be asked for an answer that fits a JSON Schema."""
 
     def build_request(
         self,
@@ -113,8 +121,25 @@ class Dialect:
         params: dict[str, Any],
         api_key: str | None,
         base_url: str,
+        schema: Schema | None = None,
     ) -> RequestSpec:
+        """The request; ``messages`` in the neutral form of ``_content`` (images as
+        ``image_url`` parts), ``schema`` the structured answer asked for, if any."""
         raise NotImplementedError
+
+    def check(self, model: str, *, images: bool = False, schema: bool = False) -> None:
+        """Refuse, before anything is sent, what this API or model cannot take."""
+        if images and not self.takes_images:
+            raise ConfigurationError(
+                f"the {self.name} API takes text only: it cannot be sent images "
+                "(-p openai, openai-responses, anthropic, gemini or ollama can)"
+            )
+        if images:
+            check_images(model)
+        if schema and not self.takes_schema:
+            raise ConfigurationError(
+                f"the {self.name} API cannot be asked for an answer that fits a schema"
+            )
 
     def models_request(self, *, api_key: str | None, base_url: str) -> RequestSpec:
         raise NotImplementedError
@@ -123,7 +148,8 @@ class Dialect:
         """The model ids in the answer to :meth:`models_request`."""
         raise NotImplementedError
 
-    def new_parser(self) -> Parser:
+    def new_parser(self, schema: Schema | None = None) -> Parser:
+        """A parser for one stream (``schema``: the structured answer asked for, if any)."""
         return self.parser_class()
 
     def transport(self, base_url: str) -> httpx.AsyncBaseTransport | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..events import (
     Event,
@@ -27,6 +27,10 @@ from ._base import (
     join_url,
     split_system,
 )
+from ._content import to_anthropic
+
+if TYPE_CHECKING:
+    from ._schema import Schema
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096  # the Messages API requires max_tokens
@@ -35,9 +39,12 @@ DEFAULT_MAX_TOKENS = 4096  # the Messages API requires max_tokens
 class AnthropicParser(Parser):
     provider = "anthropic"
 
-    def __init__(self) -> None:
+    def __init__(self, answer_tool: str | None = None) -> None:
         super().__init__()
         self._usage: dict[str, Any] = {}
+        self._answer_tool = answer_tool
+        """The forced tool whose input is a structured answer: its JSON is the answer's text."""
+        self._answer_blocks: set[int] = set()
 
     def parse(self, event: WireEvent) -> list[Event]:
         data = self.load(event)
@@ -48,6 +55,9 @@ class AnthropicParser(Parser):
             block = as_dict(data.get("content_block"))
             index = as_int(data.get("index")) or 0
             if block.get("type") == "tool_use":
+                if self._answer_tool is not None and block.get("name") == self._answer_tool:
+                    self._answer_blocks.add(index)  # its input streams as the answer's text
+                    return []
                 return [
                     ToolCallDelta(
                         index=index,
@@ -80,7 +90,10 @@ class AnthropicParser(Parser):
             return None  # {"type": "error", "error": {...}}, or not a message
         events: list[Event] = []
         for index, block in enumerate(map(as_dict, answer["content"])):
-            if block.get("type") == "tool_use":
+            the_answer = self._answer_tool is not None and block.get("name") == self._answer_tool
+            if block.get("type") == "tool_use" and the_answer:
+                events.append(TextDelta(json.dumps(block.get("input"), ensure_ascii=False)))
+            elif block.get("type") == "tool_use":
                 arguments = json.dumps(block.get("input") or {}, ensure_ascii=False)
                 call_id, name = as_str(block.get("id")) or None, as_str(block.get("name")) or None
                 events.append(ToolCallDelta(index, call_id, name, arguments))
@@ -91,8 +104,7 @@ class AnthropicParser(Parser):
             events.append(Finish(stop))
         return events + self._merge_usage(as_dict(answer.get("usage")))
 
-    @staticmethod
-    def _delta(index: int, delta: dict[str, Any]) -> list[Event]:
+    def _delta(self, index: int, delta: dict[str, Any]) -> list[Event]:
         kind = delta.get("type")
         if kind in ("text_delta", "text"):
             text = as_str(delta.get("text"))
@@ -101,7 +113,10 @@ class AnthropicParser(Parser):
             thinking = as_str(delta.get("thinking"))
             return [ReasoningDelta(thinking)] if thinking else []
         if kind == "input_json_delta":
-            return [ToolCallDelta(index=index, arguments=as_str(delta.get("partial_json")))]
+            partial = as_str(delta.get("partial_json"))
+            if index in self._answer_blocks:
+                return [TextDelta(partial)] if partial else []
+            return [ToolCallDelta(index=index, arguments=partial)]
         return []  # signature_delta, citations_delta
 
     def _remember_usage(self, usage: dict[str, Any]) -> None:
@@ -143,11 +158,12 @@ class Anthropic(Dialect):
         params: dict[str, Any],
         api_key: str | None,
         base_url: str,
+        schema: Schema | None = None,
     ) -> RequestSpec:
         system, conversation = split_system(messages)
         body: dict[str, Any] = {
             "model": model,
-            "messages": conversation,
+            "messages": to_anthropic(conversation),
             "max_tokens": DEFAULT_MAX_TOKENS,
             "stream": True,
         }
@@ -157,8 +173,20 @@ class Anthropic(Dialect):
         if "stop" in params:
             stop = params.pop("stop")
             body["stop_sequences"] = [stop] if isinstance(stop, str) else stop
+        if schema is not None:
+            # A forced tool whose input_schema is the schema: its input is the answer.
+            tool = {
+                "name": schema.name,
+                "description": "Give the answer with this tool: its input is the answer.",
+                "input_schema": schema.json,
+            }
+            params["tools"] = [*as_list(params.get("tools")), tool]
+            params["tool_choice"] = {"type": "tool", "name": schema.name}
         body.update(params)
         return RequestSpec("POST", join_url(base_url, "v1/messages"), self._headers(api_key), body)
+
+    def new_parser(self, schema: Schema | None = None) -> Parser:
+        return AnthropicParser(answer_tool=None if schema is None else schema.name)
 
     def models_request(self, *, api_key: str | None, base_url: str) -> RequestSpec:
         return RequestSpec("GET", join_url(base_url, "v1/models"), self._headers(api_key))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..events import (
     Event,
@@ -26,8 +26,12 @@ from ._base import (
     error_event,
     join_url,
     split_system,
-    text_of,
 )
+from ._content import gemini_parts
+from ._schema import openapi_form
+
+if TYPE_CHECKING:
+    from ._schema import Schema
 
 _CONFIG_NAMES = {
     "max_tokens": "maxOutputTokens",
@@ -39,6 +43,9 @@ _CONFIG_NAMES = {
     "presence_penalty": "presencePenalty",
     "frequency_penalty": "frequencyPenalty",
 }
+
+# Models older than Gemini 2.5 take a schema only as responseSchema, an OpenAPI subset.
+_OPENAPI_SCHEMA_MODELS = ("gemini-1", "gemini-2.0", "gemini-pro", "models/gemini-1")
 
 
 class GeminiParser(Parser):
@@ -137,12 +144,13 @@ class Gemini(Dialect):
         params: dict[str, Any],
         api_key: str | None,
         base_url: str,
+        schema: Schema | None = None,
     ) -> RequestSpec:
         system, conversation = split_system(messages)
         contents = [
             {
                 "role": "model" if m.get("role") == "assistant" else "user",
-                "parts": [{"text": text_of(m.get("content"))}],
+                "parts": gemini_parts(m.get("content")),
             }
             for m in conversation
         ]
@@ -157,6 +165,12 @@ class Gemini(Dialect):
                 config[_CONFIG_NAMES[key]] = value
             else:
                 body[key] = value  # generationConfig, safetySettings, tools...
+        if schema is not None:
+            config["responseMimeType"] = "application/json"
+            if model.startswith(_OPENAPI_SCHEMA_MODELS):
+                config["responseSchema"] = openapi_form(schema.json)
+            else:  # Gemini 2.5 and later take the JSON Schema as it is
+                config["responseJsonSchema"] = schema.json
         if config:
             body["generationConfig"] = {**config, **as_dict(body.get("generationConfig"))}
         url = join_url(base_url, f"models/{model}:streamGenerateContent?alt=sse")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..events import (
     Event,
@@ -26,6 +26,10 @@ from ._base import (
     error_event,
     join_url,
 )
+from ._content import to_ollama
+
+if TYPE_CHECKING:
+    from ._schema import Schema
 
 # Request parameters that Ollama takes inside "options", with their OpenAI-style names.
 _OPTION_NAMES = {"max_tokens": "num_predict"}
@@ -112,8 +116,11 @@ class Ollama(Dialect):
         params: dict[str, Any],
         api_key: str | None,
         base_url: str,
+        schema: Schema | None = None,
     ) -> RequestSpec:
-        body: dict[str, Any] = {"model": model, "messages": messages, "stream": True}
+        body: dict[str, Any] = {"model": model, "messages": to_ollama(messages), "stream": True}
+        if schema is not None:
+            body["format"] = schema.json  # Ollama's structured outputs: the schema itself
         options: dict[str, Any] = {}
         for key, value in params.items():
             key = _OPTION_NAMES.get(key, key)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..events import (
     Event,
@@ -28,6 +28,10 @@ from ._base import (
     join_url,
     text_of,
 )
+from ._content import to_responses
+
+if TYPE_CHECKING:
+    from ._schema import Schema
 
 
 def _bearer(api_key: str | None) -> dict[str, str]:
@@ -168,6 +172,7 @@ class OpenAIChat(Dialect):
         params: dict[str, Any],
         api_key: str | None,
         base_url: str,
+        schema: Schema | None = None,
     ) -> RequestSpec:
         body: dict[str, Any] = {
             "model": model,
@@ -175,6 +180,16 @@ class OpenAIChat(Dialect):
             "stream": True,
             "stream_options": {"include_usage": True},
         }
+        if schema is not None:
+            strict = schema.strict()
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": schema.name,
+                    "schema": schema.json if strict is None else strict,
+                    "strict": strict is not None,
+                },
+            }
         body.update(params)
         if body.get("stream_options") is None:
             body.pop("stream_options")  # the caller turned it off for a server that rejects it
@@ -201,6 +216,8 @@ class OpenAICompletions(OpenAIChat):
     name = "openai-completions"
     default_model = "gpt-3.5-turbo-instruct"
     parser_class = OpenAICompletionsParser
+    takes_images = False  # a prompt is a string
+    takes_schema = False
 
     def build_request(
         self,
@@ -210,6 +227,7 @@ class OpenAICompletions(OpenAIChat):
         params: dict[str, Any],
         api_key: str | None,
         base_url: str,
+        schema: Schema | None = None,
     ) -> RequestSpec:
         if len(messages) == 1:
             prompt = text_of(messages[0].get("content"))
@@ -312,10 +330,21 @@ class OpenAIResponses(OpenAIChat):
         params: dict[str, Any],
         api_key: str | None,
         base_url: str,
+        schema: Schema | None = None,
     ) -> RequestSpec:
-        body: dict[str, Any] = {"model": model, "input": messages, "stream": True}
+        body: dict[str, Any] = {"model": model, "input": to_responses(messages), "stream": True}
         params = dict(params)
         if "max_tokens" in params:
             body["max_output_tokens"] = params.pop("max_tokens")
+        if schema is not None:
+            strict = schema.strict()
+            answer_format = {
+                "type": "json_schema",
+                "name": schema.name,
+                "schema": schema.json if strict is None else strict,
+                "strict": strict is not None,
+            }
+            # Beside the caller's own text options (verbosity), if any.
+            params["text"] = {**as_dict(params.get("text")), "format": answer_format}
         body.update(params)
         return RequestSpec("POST", join_url(base_url, "responses"), _bearer(api_key), body)
