@@ -204,6 +204,7 @@ PUBLIC = [
     "Stream",
     "StreamError",
     "StreamingMarkdown",
+    "StructuredOutputError",
     "ToolCall",
     "Transcript",
     "TruncatedError",

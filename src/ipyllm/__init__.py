@@ -41,6 +41,7 @@ from .errors import (
     StalledError,
     StoreError,
     StreamError,
+    StructuredOutputError,
     TruncatedError,
 )
 
@@ -123,6 +124,7 @@ __all__ = [
     "Stream",
     "StreamError",
     "StreamingMarkdown",
+    "StructuredOutputError",
     "ToolCall",
     "Transcript",
     "TruncatedError",

@@ -15,7 +15,9 @@
         ├── ProviderError           the server reported an error inside the stream
         ├── TruncatedError          the connection closed before the answer was complete
         ├── StalledError            nothing arrived for longer than the stall timeout
-        └── ProtocolError           the bytes are not the stream the format promises
+        ├── ProtocolError           the bytes are not the stream the format promises
+        └── StructuredOutputError   an answer asked for with a schema is not valid JSON, or
+                                    does not fit the schema (``transcript.text`` keeps it)
 
 Context (the transcript, the provider, the HTTP status) is given when an error is
 raised and not changed afterwards.
@@ -129,6 +131,25 @@ class ProtocolError(StreamError):
     """The server sent something that is not the stream its format promises."""
 
 
+class StructuredOutputError(StreamError):
+    """An answer asked for with a schema is not valid JSON, or does not fit the schema.
+
+    The answer arrived whole: ``transcript.text`` keeps it as sent, and ``problems`` lists
+    what is wrong (a JSON syntax error, or each place the value breaks the schema).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        problems: list[str] | None = None,
+        provider: str | None = None,
+        transcript: Transcript | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, transcript=transcript)
+        self.problems = list(problems or [])
+
+
 __all__ = [
     "AuthenticationError",
     "ConfigurationError",
@@ -143,5 +164,6 @@ __all__ = [
     "StalledError",
     "StoreError",
     "StreamError",
+    "StructuredOutputError",
     "TruncatedError",
 ]

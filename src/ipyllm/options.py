@@ -18,7 +18,9 @@ from typing import Any, Literal, TypedDict
 from .errors import ConfigurationError
 
 Group = Literal["request", "display", "conversation", "batch"]
-Kind = Literal["str", "int", "float", "bool", "dict", "choice", "replay"]
+# "list": repeatable, each value one more item; "value": any Python value in the API, which
+# the magic's flag names as a notebook variable (--schema Answer).
+Kind = Literal["str", "int", "float", "bool", "dict", "list", "value", "choice", "replay"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +44,8 @@ class OptionSpec:
 
 def _option(default: Any, group: Group, kind: Kind, help: str, **spec: Any) -> Any:
     metadata = {"ipyllm": OptionSpec(group, kind, help, **spec)}
-    if isinstance(default, dict):
-        return field(default_factory=dict, metadata=metadata)
+    if isinstance(default, dict | list):
+        return field(default_factory=type(default), metadata=metadata)
     return field(default=default, metadata=metadata)
 
 
@@ -148,6 +150,27 @@ class Options:
         "SQLite file for recordings and the log (default .ipyllm/store.sqlite3)",
         env="IPYLLM_STORE",
     )
+    images: list[Any] = _option(  # noqa: RUF009 - a field with a default_factory
+        [],
+        "request",
+        "list",
+        "an image to send with the prompt (repeatable): a file, or in Python also bytes, a"
+        " matplotlib Figure, a PIL or IPython Image",
+        flags=("--image",),
+        config=False,
+        metavar="PATH",
+    )
+    schema: Any = _option(  # noqa: RUF009 - Any: no default to infer a type from
+        None,
+        "request",
+        "value",
+        "answer as JSON fitting this schema: a JSON Schema dict or a pydantic model class"
+        " (the magic names a variable: --schema Answer); the answer's transcript.parsed holds"
+        " the value",
+        flags=("--schema",),
+        config=False,
+        metavar="NAME",
+    )
     # -- how it is shown -----------------------------------------------------------
     format: Literal["markdown", "text"] = _option(
         "markdown",
@@ -183,6 +206,12 @@ class Options:
         "bool",
         "fill in {name} from the notebook's variables",
         flags=("--interpolate",),
+    )
+    table_rows: int = _option(
+        20, "conversation", "int", "rows of a DataFrame put into a prompt by {name}: head and tail"
+    )
+    table_chars: int = _option(
+        4000, "conversation", "int", "characters of a table put into a prompt by {name}, at most"
     )
     context_window: int | None = _option(
         None, "conversation", "int", "tokens the model accepts (default: guessed from its name)"
@@ -221,6 +250,8 @@ class StreamOptions(TypedDict, total=False):
     replay_speed: float | None
     prices: dict[str, Any] | None
     store: Any
+    images: list[Any] | None
+    schema: Any
 
 
 def option_specs(group: Group | None = None) -> dict[str, OptionSpec]:

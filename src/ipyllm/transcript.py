@@ -88,6 +88,11 @@ class Transcript:
         """The answer's price in US dollars once it ended: 0 when free, None when unknown."""
         self.messages: list[dict[str, Any]] = list(messages or [])
         self.params: dict[str, Any] = dict(params or {})
+        self.schema: dict[str, Any] | None = None
+        """The JSON Schema the answer was asked to fit, for a structured answer."""
+        self.parsed: Any = None
+        """A structured answer's value once it ended well: the JSON as Python objects, or
+        the pydantic model's instance when the schema was a model class."""
         self.status: Status = "pending"
         self.error: StreamError | None = None
         self.finish_reason: str | None = None
@@ -259,6 +264,8 @@ class Transcript:
                 "raw": self.usage.raw,
             },
             "error": None if self.error is None else str(self.error),
+            "schema": self.schema,
+            "parsed": _json_ready(self.parsed),
             "cost": self.cost,
             "time_to_first_token": self.time_to_first_token,
             "elapsed": self.elapsed,
@@ -279,3 +286,9 @@ def _joined(parts: list[str]) -> str:
     if len(parts) > 1:
         parts[:] = ["".join(parts)]
     return parts[0] if parts else ""
+
+
+def _json_ready(value: Any) -> Any:
+    """A parsed value as JSON data (a pydantic instance as its ``model_dump``)."""
+    dump = getattr(value, "model_dump", None)
+    return dump(mode="json") if callable(dump) and not isinstance(value, type) else value

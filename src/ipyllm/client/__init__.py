@@ -5,18 +5,21 @@ for an answer read from a server, :class:`SourceStream` for any other async stre
 Its private modules each hold one concern: target resolution (``_target``),
 retries (``_retry``), error bodies (``_responses``), framing (``_framing``), the
 stream itself (``_stream``), record and replay as httpx transports (``_replay``,
-``_store``). A new transport (a browser's fetch, say) is an ``httpx`` transport
-chosen here.
+``_store``), images encoded for a prompt (``_images``), a structured answer parsed
+and checked against its schema at its end (``_structured``). A new transport (a
+browser's fetch, say) is an ``httpx`` transport chosen here.
 """
 
 from __future__ import annotations
 
 from ._api import achat, list_models, normalize_messages, stream
 from ._framing import FramingDecoder, JSONLine
+from ._images import image_part, image_parts, is_image, media_type_of
 from ._responses import error_details
 from ._retry import retry_after
 from ._sources import Source, SourceStream, as_source, failed_source, to_events
 from ._stream import Stream
+from ._structured import schema_problems
 from ._target import Target, resolve
 
 __all__ = [
@@ -30,10 +33,15 @@ __all__ = [
     "as_source",
     "error_details",
     "failed_source",
+    "image_part",
+    "image_parts",
+    "is_image",
     "list_models",
+    "media_type_of",
     "normalize_messages",
     "resolve",
     "retry_after",
+    "schema_problems",
     "stream",
     "to_events",
 ]

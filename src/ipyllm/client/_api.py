@@ -14,10 +14,11 @@ from typing import Any, Literal
 import httpx
 
 from .._text import snippet
-from ..dialects import Message
-from ..errors import ConnectError, ProtocolError, ReplayMissError
+from ..dialects import Message, as_schema, has_images
+from ..errors import ConfigurationError, ConnectError, ProtocolError, ReplayMissError
 from ..options import resolve_options
 from ..transcript import Transcript
+from ._images import image_parts
 from ._net import describe, origin, read_some, ssl_context, text_of
 from ._responses import status_error
 from ._stream import Stream
@@ -25,15 +26,26 @@ from ._target import resolve
 
 
 def normalize_messages(
-    prompt_or_messages: str | list[Message], system: str | None = None
+    prompt_or_messages: str | list[Message],
+    system: str | None = None,
+    images: list[dict[str, Any]] | None = None,
 ) -> list[Message]:
-    """A prompt or a list of messages as a list of messages, with the system prompt first."""
+    """A prompt or a list of messages as a list of messages, with the system prompt first
+    and ``images`` (encoded parts) before the text of the last user message."""
     if isinstance(prompt_or_messages, str):
         messages: list[Message] = [{"role": "user", "content": prompt_or_messages}]
     else:
         messages = [dict(message) for message in prompt_or_messages]
     if system and not any(m.get("role") == "system" for m in messages):
         messages.insert(0, {"role": "system", "content": system})
+    if images:
+        last = next((m for m in reversed(messages) if m.get("role") == "user"), None)
+        if last is None:
+            raise ConfigurationError("images go with a user message, and there is none")
+        content = last.get("content")
+        text = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        # Images first, then the text: the order the providers recommend.
+        last["content"] = [*images, *(text or [])]
     return messages
 
 
@@ -55,6 +67,8 @@ def stream(
     replay_speed: float | None = None,
     prices: dict[str, Any] | None = None,
     store: Any = None,
+    images: list[Any] | None = None,
+    schema: Any = None,
     raw: bool = False,
     **extra_params: Any,
 ) -> Stream:
@@ -73,6 +87,11 @@ def stream(
     (``replay_speed=0``), at the recorded pace (1) or N times faster (N). Left out,
     they come from ``IPYLLM_RECORD``, ``IPYLLM_REPLAY``, ``IPYLLM_REPLAY_SPEED`` and
     ``IPYLLM_STORE``, so a notebook can be re-run from its recordings unchanged.
+    ``images`` go with the prompt: file paths, bytes, matplotlib figures, PIL or IPython
+    images (sent in each provider's own form; a model known to take text only is refused
+    here). ``schema`` (a JSON Schema dict or a pydantic model class) asks for an answer
+    that fits it: at the end ``transcript.parsed`` holds the value (the model's
+    instance), or a :class:`ipyllm.StructuredOutputError` says what is wrong.
     ``raw=True`` also yields each wire event as a :class:`ipyllm.events.RawEvent`.
     Configuration errors raise :class:`ipyllm.ConfigurationError` here, at once.
     """
@@ -93,6 +112,8 @@ def stream(
             "replay_speed": replay_speed,
             "prices": prices,
             "store": os.fspath(store) if isinstance(store, str | os.PathLike) else None,
+            "images": images,
+            "schema": schema,
         }
     )
     request_params = options.request_params()
@@ -104,12 +125,15 @@ def stream(
         options.api_key,
         require_key=not options.replay,
     )
-    messages = normalize_messages(prompt_or_messages, options.system)
+    the_schema = as_schema(options.schema)
+    messages = normalize_messages(prompt_or_messages, options.system, image_parts(options.images))
+    target.dialect.check(target.model, images=has_images(messages), schema=the_schema is not None)
     settings: dict[str, Any] = {
         "raw": raw,
         "prices": options.prices,
         "max_retries": options.max_retries,
         "stall_timeout": options.stall_timeout,
+        "schema": the_schema,
     }
     if not (options.replay or options.record):
         return Stream(target, messages, request_params, **settings)
@@ -119,7 +143,13 @@ def stream(
     from .store import Store, request_key
 
     the_store = store if isinstance(store, Store) else Store(options.store)
-    key = request_key(target.provider, target.model, messages, request_params)
+    key = request_key(
+        target.provider,
+        target.model,
+        messages,
+        request_params,
+        schema=None if the_schema is None else the_schema.json,
+    )
     if options.replay:
         recording = the_store.find_recording(key)
         if recording is not None:
@@ -141,6 +171,7 @@ def stream(
             params=request_params,
             api_key=None,
             base_url=target.base_url,
+            schema=the_schema,
         )
         request = {"method": spec.method, "url": _public_url(spec.url), "body": spec.json}
         recorder = Recorder(the_store, key, request)

@@ -19,7 +19,7 @@ import httpx
 from .._json import loads
 from .._redact import redact
 from .._text import snippet
-from ..dialects import Message, Parser, WireEvent
+from ..dialects import Message, Parser, Schema, WireEvent
 from ..errors import (
     IpyllmError,
     ProtocolError,
@@ -38,6 +38,7 @@ from ._responses import (
     provider_error,
 )
 from ._send import Sender
+from ._structured import structured_value
 from ._target import Target
 
 if TYPE_CHECKING:
@@ -69,11 +70,16 @@ class Stream:
         transport: httpx.AsyncBaseTransport | None = None,
         recorder: Recorder | None = None,
         prices: Mapping[str, Any] | None = None,
+        schema: Schema | None = None,
     ) -> None:
         self.target = target
         self.transcript = Transcript(
             provider=target.provider, model=target.model, messages=messages, params=params
         )
+        self.schema = schema
+        """The schema a structured answer must fit: parsed into ``transcript.parsed`` at
+        the end, or a StructuredOutputError."""
+        self.transcript.schema = None if schema is None else schema.json
         self.transcript.model_named = target.model_named
         self.transcript.endpoint = target.endpoint
         self._prices = prices
@@ -88,6 +94,7 @@ class Stream:
             params=params,
             api_key=target.api_key,
             base_url=target.base_url,
+            schema=schema,
         )
         self._sender = Sender(
             target,
@@ -140,6 +147,8 @@ class Stream:
                         yield event
                 finally:
                     await response.aclose()
+            if self.schema is not None:
+                transcript.parsed = structured_value(transcript, self.schema)
         except StreamError as error:
             transcript.end("error", error)
             raise
@@ -163,7 +172,7 @@ class Stream:
         """One generator from socket to caller: each event is applied and yielded once."""
         transcript = self.transcript
         dialect = self.target.dialect
-        parser = dialect.new_parser()
+        parser = dialect.new_parser(self.schema)
         decoder = FramingDecoder(dialect.framing, error_field=dialect.error_field)
         received = 0
         finished = False  # a finish reason arrived: servers that skip [DONE] after it are done
@@ -305,7 +314,7 @@ class Stream:
         return httpx.AsyncClient(timeout=timeout, transport=transport, verify=ssl_context())
 
     def _interpret_answer(self, answer: Any) -> list[Event] | None:
-        parser = self.target.dialect.new_parser()
+        parser = self.target.dialect.new_parser(self.schema)
         try:
             events = parser.parse_answer(answer)
         except IpyllmError:

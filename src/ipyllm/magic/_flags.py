@@ -141,8 +141,10 @@ def _with_option_flags(func: F) -> F:
             kwargs["type"] = int if spec.kind == "int" else float
         elif spec.kind == "choice":
             kwargs["choices"] = list(spec.choices)
-        elif spec.kind == "dict":
+        elif spec.kind in ("dict", "list"):
             kwargs.update(action="append", metavar=spec.metavar)
+        elif spec.kind == "value":  # the name of a notebook variable, looked up by the magic
+            kwargs["metavar"] = spec.metavar
         elif spec.kind == "replay":
             # The metavar is what %chat? shows: "--replay [fallback]".
             kwargs.update(nargs="?", const=True, type=_replay_value, metavar="fallback")
