@@ -4,13 +4,17 @@ One file per project by default (``.ipyllm/store.sqlite3`` under the working
 directory, or ``IPYLLM_STORE``). WAL journaling lets several kernels write at
 once; each exchange is written in one transaction, so a kernel killed mid-write
 leaves the file as it was. Secrets are never stored: requests are kept without
-headers, and URLs without their query strings. Prompts and answers are, so a folder
+headers, and URLs without their query strings. Images are kept once each, by their
+sha256, however many requests resend them: a stored request names its images by
+``ipyllm-image:sha256:<hex>`` in place of their base64 bytes. Prompts and answers are, so a folder
 that the store creates gets a ``.gitignore`` of ``*`` (as pytest does for its cache):
 nothing in it reaches a repository by accident.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import os
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..dialects import image_of
 from ..errors import StoreError
 from ..transcript import Transcript
 
@@ -65,19 +70,74 @@ CREATE TABLE IF NOT EXISTS turns (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS turns_by_time ON turns (created);
+CREATE TABLE IF NOT EXISTS images (
+    sha256 TEXT PRIMARY KEY,
+    media_type TEXT NOT NULL,
+    data BLOB NOT NULL
+);
 """
+IMAGE_REFERENCE = "ipyllm-image:sha256:"
 
 
 def default_store_path() -> Path:
     return Path(os.environ.get("IPYLLM_STORE") or DEFAULT_PATH)
 
 
-def request_key(provider: str, model: str, messages: list[Any], params: dict[str, Any]) -> str:
-    """What identifies a request for replay: provider, model, messages and parameters."""
-    canonical = json.dumps(
-        [provider, model, messages, params], sort_keys=True, ensure_ascii=False, default=str
-    )
+def request_key(
+    provider: str,
+    model: str,
+    messages: list[Any],
+    params: dict[str, Any],
+    *,
+    schema: dict[str, Any] | None = None,
+) -> str:
+    """What identifies a request for replay: provider, model, messages (images by their
+    sha256), parameters, and the schema of a structured answer."""
+    named = _with_references(messages, images_of(messages))
+    key = [provider, model, named, params] + ([] if schema is None else [schema])
+    canonical = json.dumps(key, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    sha256: str
+    media_type: str
+    data: bytes
+
+
+def images_of(messages: list[Any]) -> dict[str, StoredImage]:
+    """The inline images of neutral messages, by their base64 text."""
+    found: dict[str, StoredImage] = {}
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else []:
+            image = image_of(part)
+            if image is None or not image.data or image.data in found:
+                continue
+            try:
+                data = base64.b64decode(image.data, validate=True)
+            except (binascii.Error, ValueError):
+                continue
+            sha = hashlib.sha256(data).hexdigest()
+            found[image.data] = StoredImage(sha, image.media_type, data)
+    return found
+
+
+def _with_references(value: Any, images: dict[str, StoredImage]) -> Any:
+    """``value`` with each image's base64 text (bare, or in a data URL) replaced by a
+    reference to its sha256, in whatever form a provider's request holds it."""
+    if not images:
+        return value
+    if isinstance(value, str):
+        payload = value.partition(";base64,")[2] if value.startswith("data:") else value
+        image = images.get(payload)
+        return value if image is None else IMAGE_REFERENCE + image.sha256
+    if isinstance(value, list):
+        return [_with_references(item, images) for item in value]
+    if isinstance(value, dict):
+        return {key: _with_references(item, images) for key, item in value.items()}
+    return value
 
 
 @dataclass
@@ -173,10 +233,17 @@ class Store:
         headers: list[tuple[str, str]],
         chunks: list[tuple[float, bytes]],
     ) -> int:
-        """Write one exchange and its chunks in a single transaction."""
+        """Write one exchange and its chunks in a single transaction (its images once)."""
+        images = images_of(transcript.messages)
+        request = _with_references(request, images)
+        record = _with_references(transcript.to_dict(), images)
         connection = self._connection()
         try:
             with connection:
+                connection.executemany(
+                    "INSERT OR IGNORE INTO images (sha256, media_type, data) VALUES (?, ?, ?)",
+                    [(i.sha256, i.media_type, i.data) for i in images.values()],
+                )
                 cursor = connection.execute(
                     "INSERT INTO exchanges (created, request_key, provider, model, request,"
                     " http_status, response_headers, status, transcript)"
@@ -190,7 +257,7 @@ class Store:
                         http_status,
                         json.dumps(headers),
                         transcript.status,
-                        json.dumps(transcript.to_dict(), ensure_ascii=False, default=str),
+                        json.dumps(record, ensure_ascii=False, default=str),
                     ),
                 )
                 exchange = int(cursor.lastrowid or 0)
@@ -225,6 +292,16 @@ class Store:
 
     def count_exchanges(self) -> int:
         return int(self._read("SELECT count(*) FROM exchanges")[0][0])
+
+    def count_images(self) -> int:
+        """How many images the store holds (each once, however often it was sent)."""
+        return int(self._read("SELECT count(*) FROM images")[0][0])
+
+    def load_image(self, reference: str) -> tuple[str, bytes] | None:
+        """The media type and bytes of a stored image, by sha256 or by its reference."""
+        sha = reference.removeprefix(IMAGE_REFERENCE)
+        rows = self._read("SELECT media_type, data FROM images WHERE sha256 = ?", (sha,))
+        return (rows[0][0], bytes(rows[0][1])) if rows else None
 
     # -- the conversation log -------------------------------------------------------------
     def log_turn(
