@@ -6,7 +6,9 @@ and healed), :func:`render_markdown` renders it at once with the same result, an
 every piece of HTML is sanitized by an allow-list. :func:`static_bundle` makes the
 static copy that stays in a saved notebook (with math also as MathML, :func:`tex_to_mathml`,
 kept by its own allow-list, :func:`sanitize_mathml`); :func:`status_line` is the one-line
-summary. ``STYLESHEET`` styles all of it, ``MARKDOWN_CSS`` only what the renderer emits.
+summary. :class:`StreamingJSON` shows a structured answer as it grows (a partial JSON
+parser, :func:`partial_json`; the value indented and highlighted, :func:`json_html`).
+``STYLESHEET`` styles all of it, ``MARKDOWN_CSS`` only what the renderer emits.
 Nothing here knows widgets, HTTP or tasks.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 from ._heal import heal_inline
 from ._highlight import highlight_code
+from ._json import StreamingJSON, json_html, json_markdown, parse_partial, partial_json
 from ._parse import render_markdown
 from ._plain import PlainText, pre_html
 from ._sanitize import sanitize_html, sanitize_mathml
@@ -26,12 +29,17 @@ __all__ = [
     "MARKDOWN_CSS",
     "STYLESHEET",
     "PlainText",
+    "StreamingJSON",
     "StreamingMarkdown",
     "escape_markdown",
     "extras_html",
     "heal_inline",
     "highlight_code",
+    "json_html",
+    "json_markdown",
     "markdown_stylesheet",
+    "parse_partial",
+    "partial_json",
     "pre_html",
     "provenance",
     "render_markdown",

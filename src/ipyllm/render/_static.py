@@ -23,6 +23,7 @@ from typing import Any
 
 from .._version import __version__
 from ..transcript import Transcript
+from ._json import json_markdown
 from ._sanitize import MATHJAX_IGNORE_CLASSES, sanitize_mathml
 from ._status import status_line
 
@@ -68,12 +69,14 @@ def static_bundle(
     raw_events_open: bool = False,
     max_height: str | None = None,
     error_hint: str | None = None,
+    json_answer: bool | None = None,
 ) -> tuple[dict[str, str], dict[str, Any]]:
     """The output data and metadata that replace the live view when it ends.
 
     ``body_html`` and ``raw_events_html`` must already be safe (sanitized or escaped);
     ``max_height`` (a CSS length) keeps the live view's height limit, with a scroll bar;
-    ``error_hint`` follows the error, if the answer failed (advice where it was asked).
+    ``error_hint`` follows the error, if the answer failed (advice where it was asked);
+    ``json_answer`` says the answer is JSON (default: when it was asked for with a schema).
     """
     body_html, math = _with_mathml(body_html)
     parts = [
@@ -102,7 +105,11 @@ def static_bundle(
             f"<div class='ipyllm-raw'>{raw_events_html}</div></div></details>"
         )
     parts.append("</div>")
-    markdown = escape_markdown(transcript.text)
+    # A structured answer is JSON: a fenced block, which no Markdown viewer reads as HTML.
+    if json_answer is None:
+        json_answer = transcript.schema is not None
+    text = transcript.text
+    markdown = json_markdown(text) if json_answer else escape_markdown(text)
     plain = [transcript.text]
     notes = _notes(transcript, error_hint)
     if notes:

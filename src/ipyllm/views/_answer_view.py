@@ -25,6 +25,7 @@ from ..events import Event, RawEvent, ReasoningDelta, TextDelta
 from ..render import (
     STYLESHEET,
     PlainText,
+    StreamingJSON,
     StreamingMarkdown,
     extras_html,
     pre_html,
@@ -55,12 +56,14 @@ class AnswerView(widgets.VBox):
     stays alive, so a page that reloads shows the answer live and then complete.
     With ``static=False`` there is no fallback, and :meth:`replace_with_static` puts
     the static copy in the widget's place (what headless runs want).
+    ``format="json"``, and any answer asked for with a schema, shows the JSON as it grows,
+    indented and highlighted.
     """
 
     def __init__(
         self,
         *,
-        format: Literal["markdown", "text"] = "markdown",
+        format: Literal["markdown", "text", "json"] = "markdown",
         events: bool = False,
         max_height: str | None = None,
         allow_images: bool = False,
@@ -119,6 +122,10 @@ class AnswerView(widgets.VBox):
         if self.transcript is not None:
             raise RuntimeError("a view shows one answer; create a new view for another")
         self.transcript = transcript
+        if transcript.schema is not None and self.format == "markdown":
+            # A structured answer is JSON: shown growing, indented and highlighted.
+            self.format = "json"
+            self._renderer = self._new_renderer()
         self._stop = stop
         self._loop = asyncio.get_running_loop()
         self._stop_button.disabled = False
@@ -211,6 +218,7 @@ class AnswerView(widgets.VBox):
             raw_events_open=self.events,
             max_height=self.max_height,
             error_hint=self._hint(),
+            json_answer=self.format == "json",
         )
 
     # -- drawing -----------------------------------------------------------------------
@@ -366,7 +374,9 @@ class AnswerView(widgets.VBox):
             f'<div class="ipyllm-status ipyllm-state-{state}">{spinner}{html.escape(text)}</div>'
         )
 
-    def _new_renderer(self) -> StreamingMarkdown | PlainText:
+    def _new_renderer(self) -> StreamingMarkdown | PlainText | StreamingJSON:
         if self.format == "text":
             return PlainText()
+        if self.format == "json":
+            return StreamingJSON()
         return StreamingMarkdown(allow_images=self.allow_images)
