@@ -9,8 +9,8 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import runner
-from .client import Source, failed_source, resolve, stream
-from .conversation import interpolate
+from .client import Source, failed_source, image_parts, resolve, stream
+from .conversation import fill
 from .dialects import Message
 from .errors import ConfigurationError, IpyllmError
 from .options import PROVIDERS
@@ -135,8 +135,12 @@ class MapResult(Answers):
         self._frame = frame
 
     def to_frame(self) -> Any:
-        """A pandas DataFrame: the input columns, then ``answer``, ``status``,
-        ``finish_reason``, ``input_tokens``, ``output_tokens``, ``cost``, ``error``."""
+        """A pandas DataFrame: the input columns, then (answers asked for with a schema)
+        one column per field of the parsed answers, then ``answer``, ``status``,
+        ``finish_reason``, ``input_tokens``, ``output_tokens``, ``cost``, ``error``.
+
+        A field named like an input column is ``<name>_parsed``; a row whose answer
+        failed has missing values in the field columns."""
         import pandas as pd
 
         if self._frame is not None:
@@ -145,6 +149,9 @@ class MapResult(Answers):
             table = pd.DataFrame([dict(row) for row in self.rows])
         else:
             table = pd.DataFrame({"item": self.rows})
+        for name, values in _parsed_columns(self.transcripts).items():
+            column = f"{name}_parsed" if name in table.columns else name
+            table[column] = pd.array(values)
         results = [_row_result(t) for t in self.transcripts]
         for column in ("answer", "status", "finish_reason"):
             table[column] = pd.Series([r[column] for r in results], dtype="string")
@@ -153,6 +160,27 @@ class MapResult(Answers):
         table["cost"] = pd.array([r["cost"] for r in results], dtype="Float64")
         table["error"] = pd.Series([r["error"] for r in results], dtype="string")
         return table
+
+
+def _parsed_columns(transcripts: list[Transcript | None]) -> dict[str, list[Any]]:
+    """The fields of the parsed answers, as columns in row order (a value that is not an
+    object, as a column ``parsed``); empty when no answer was asked for with a schema."""
+    values = [_as_fields(t.parsed) if t is not None else None for t in transcripts]
+    names: dict[str, None] = {}
+    for fields in values:
+        names.update(dict.fromkeys(fields or {}))
+    return {name: [(fields or {}).get(name) for fields in values] for name in names}
+
+
+def _as_fields(parsed: Any) -> dict[str, Any] | None:
+    if parsed is None:
+        return None
+    dump = getattr(parsed, "model_dump", None)
+    if callable(dump) and not isinstance(parsed, type):
+        parsed = dump()  # a pydantic instance: its fields, as Python values
+    if isinstance(parsed, dict):
+        return {str(key): value for key, value in parsed.items()}
+    return {"parsed": parsed}
 
 
 def _row_result(transcript: Transcript | None) -> dict[str, Any]:
@@ -180,19 +208,26 @@ def map_rows(
     wait: bool | None = None,
     namespace: Mapping[str, Any] | None = None,
     on_done: Callable[[list[Transcript]], None] | None = None,
+    table_rows: int | None = None,
+    table_chars: int | None = None,
     **stream_options: Unpack[StreamOptions],
 ) -> MapResult:
     """Fill ``template`` for every row and ask the model each, ``concurrency`` at a time.
 
     ``{column}`` names a field of a DataFrame row or a dict, ``{item}`` a plain value
     (the same safe rules as ``%%chat``: nothing is evaluated; ``namespace`` adds
-    names). Returns at once; ``await`` the result for the transcripts in input order,
-    ``.to_frame()`` for a table. With recording on, rows already answered are replayed
-    from the store and only the rest are sent, so a stopped batch resumes for free.
+    names; a DataFrame shows as a table of at most ``table_rows`` rows and
+    ``table_chars`` characters, a figure or image is sent as an image, as are
+    ``images``, encoded once for every row). Returns at once; ``await`` the result for
+    the transcripts in input order, ``.to_frame()`` for a table (with ``schema=``, one
+    column per field of the answers). With recording on, rows already answered are
+    replayed from the store and only the rest are sent, so a stopped batch resumes for
+    free.
     """
     frame = rows if _is_frame(rows) else None
     items = _row_values(rows)
     options: dict[str, Any] = dict(stream_options)
+    common = image_parts(options.pop("images", None))
     if options.get("record") and options.get("replay") is None:
         options["replay"] = "fallback"  # resume: what was answered is not paid twice
     target = resolve(
@@ -206,7 +241,8 @@ def map_rows(
     def make_source(index: int) -> Source:
         names = {**(namespace or {}), **_fields(items[index])}
         try:
-            return stream(interpolate(template, names), **options)
+            filled = fill(template, names, table_rows=table_rows, table_chars=table_chars)
+            return stream(filled.text, images=[*filled.images, *common] or None, **options)
         except IpyllmError as error:  # this row's prompt or options: it fails, others go on
             return failed_source(error, provider=target.provider, model=target.model)
 

@@ -42,6 +42,30 @@ def estimate_tokens(text: str) -> int:
     return len(text) // 4 + 4
 
 
+IMAGE_TOKENS = 1_000
+"""What an image counts for in the context budget: a fixed estimate (providers count a
+picture's tiles or pixels, roughly 250 to 1,600 tokens for the usual sizes)."""
+
+
+def message_tokens(content: Any) -> int:
+    """The estimated tokens of a message's content: its text, and each image at
+    :data:`IMAGE_TOKENS`."""
+    if isinstance(content, str):
+        return estimate_tokens(content)
+    parts = content if isinstance(content, list) else []
+    kinds = [(p.get("type"), p) for p in parts if isinstance(p, dict)]
+    text = "".join(str(p.get("text", "")) for kind, p in kinds if kind == "text")
+    images = sum(1 for kind, _ in kinds if kind == "image_url")
+    return estimate_tokens(text) + images * IMAGE_TOKENS
+
+
+def user_message(prompt: str, images: list[Message] | None = None) -> Message:
+    """A user message: the prompt alone, or its images (encoded parts) then its text."""
+    if not images:
+        return {"role": "user", "content": prompt}
+    return {"role": "user", "content": [*images, {"type": "text", "text": prompt}]}
+
+
 @dataclass
 class Turn:
     """One exchange: the prompt as sent and the transcript of its answer."""
@@ -49,6 +73,8 @@ class Turn:
     prompt: str
     transcript: Transcript
     cell_id: str | None = None
+    images: list[Message] = field(default_factory=list)
+    """The images sent with the prompt, encoded once and resent as history."""
 
     @property
     def finished(self) -> bool:
@@ -64,7 +90,7 @@ class Turn:
             return []
         if status == "stopped":
             answer = f"{answer.rstrip()}\n\n{STOPPED_MARK}"
-        return [{"role": "user", "content": self.prompt}, {"role": "assistant", "content": answer}]
+        return [user_message(self.prompt, self.images), {"role": "assistant", "content": answer}]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -122,18 +148,25 @@ class Session:
 
 
 def history_messages(
-    earlier: list[Turn], system: str | None, prompt: str, *, budget: int
+    earlier: list[Turn],
+    system: str | None,
+    prompt: str,
+    *,
+    budget: int,
+    images: list[Message] | None = None,
 ) -> tuple[list[Message], int]:
     """Messages for a new turn, dropping the oldest turns to fit ``budget`` tokens.
 
     Only finished turns count (a turn still streaming in another cell is not history
-    yet). The system prompt and the new prompt are always kept. Returns the
+    yet). The system prompt and the new prompt (with its ``images``) are always kept;
+    earlier turns resend their images, each counted as :data:`IMAGE_TOKENS`. Returns the
     messages and how many turns were left out.
     """
     turns = [turn.messages() for turn in earlier if turn.finished]
     turns = [messages for messages in turns if messages]
-    fixed = estimate_tokens(prompt) + (estimate_tokens(system) if system else 0)
-    sizes = [sum(estimate_tokens(m["content"]) for m in messages) for messages in turns]
+    new = user_message(prompt, images)
+    fixed = message_tokens(new["content"]) + (estimate_tokens(system) if system else 0)
+    sizes = [sum(message_tokens(m["content"]) for m in messages) for messages in turns]
     dropped = 0
     while turns and fixed + sum(sizes) > budget:
         turns.pop(0)
@@ -142,7 +175,7 @@ def history_messages(
     messages: list[Message] = [{"role": "system", "content": system}] if system else []
     for pair in turns:
         messages += pair
-    messages.append({"role": "user", "content": prompt})
+    messages.append(new)
     return messages, dropped
 
 

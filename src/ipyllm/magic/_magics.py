@@ -17,9 +17,9 @@ import ipyllm
 
 from .._chat import chat
 from .._many import parse_target
-from ..client import resolve
+from ..client import image_parts, resolve
 from ..client.store import Store, default_store_path
-from ..conversation import Session, Turn, history_messages, interpolate, prompt_budget
+from ..conversation import Session, Turn, fill, history_messages, prompt_budget
 from ..errors import AuthenticationError, ConfigurationError, StoreError
 from ..options import Options, option_specs, parse_param, resolve_options
 from ..transcript import Transcript
@@ -102,8 +102,7 @@ class ChatMagics(Magics, Commands):
     # -- asking -----------------------------------------------------------------------
     def _ask(self, prompt: str, args: argparse.Namespace, options: Options) -> None:
         assert self.shell is not None  # a magic always runs in a shell
-        if options.interpolate:
-            prompt = interpolate(prompt, self.shell.user_ns)
+        prompt, images = self._filled(prompt, options)
         session = self._session(options.session, new=args.new)
         cell_id = self._cell_id()
         with self._lock:
@@ -112,7 +111,9 @@ class ChatMagics(Magics, Commands):
         # The model decides the history budget; keys are checked when the stream is made.
         target = resolve(options.provider, options.model, options.base_url, require_key=False)
         budget = prompt_budget(target.model, options.max_tokens, options.context_window)
-        messages, dropped = history_messages(earlier, options.system, prompt, budget=budget)
+        messages, dropped = history_messages(
+            earlier, options.system, prompt, budget=budget, images=images
+        )
         notes = []
         if dropped:
             turns = "turn" if dropped == 1 else "turns"
@@ -132,15 +133,14 @@ class ChatMagics(Magics, Commands):
             **self._request_options(options),
         )
         with self._lock:
-            session.put(position, Turn(prompt, result.transcript, cell_id))
+            session.put(position, Turn(prompt, result.transcript, cell_id, images))
         self._bind(args, result)
 
     def _ask_compare(self, prompt: str, args: argparse.Namespace, options: Options) -> None:
         """Several models, side by side. History goes to each of them; the turn that
         enters the session is the prompt with the first model's answer."""
         assert self.shell is not None
-        if options.interpolate:
-            prompt = interpolate(prompt, self.shell.user_ns)
+        prompt, images = self._filled(prompt, options)
         session = self._session(options.session, new=args.new)
         cell_id = self._cell_id()
         with self._lock:
@@ -150,7 +150,9 @@ class ChatMagics(Magics, Commands):
             prompt_budget(target.get("model") or "", options.max_tokens, options.context_window)
             for target in map(parse_target, args.model)
         )
-        messages, dropped = history_messages(earlier, options.system, prompt, budget=budget)
+        messages, dropped = history_messages(
+            earlier, options.system, prompt, budget=budget, images=images
+        )
         notes = [f"The {dropped} oldest turns were left out to fit the context."] if dropped else []
         request = self._request_options(options)
         request.pop("model")
@@ -167,7 +169,7 @@ class ChatMagics(Magics, Commands):
         first = result.transcripts[0]
         if first is not None:
             with self._lock:
-                session.put(position, Turn(prompt, first, cell_id))
+                session.put(position, Turn(prompt, first, cell_id, images))
         self._bind(args, result)
 
     def _ask_over(self, template: str, args: argparse.Namespace, options: Options) -> None:
@@ -185,17 +187,50 @@ class ChatMagics(Magics, Commands):
             wait=options.wait,
             namespace=namespace if options.interpolate else {},
             on_done=on_done,
+            table_rows=options.table_rows,
+            table_chars=options.table_chars,
             **self._request_options(options),
+            images=image_parts(options.images),  # encoded once, sent with every row
         )
         self._bind(args, result)
 
     def _request_options(self, options: Options) -> dict[str, Any]:
         """What is sent, as the API's keyword arguments (the system prompt is in the
         messages already; keys come from the environment or %config, never a cell)."""
-        names = [name for name in option_specs("request") if name not in ("system", "api_key")]
+        # Images are in the messages already (see _filled).
+        names = [n for n in option_specs("request") if n not in ("system", "api_key", "images")]
         request = {name: getattr(options, name) for name in names}
         request["store"] = self._store(options)
+        request["schema"] = self._schema(options.schema)
         return request
+
+    def _filled(self, prompt: str, options: Options) -> tuple[str, list[dict[str, Any]]]:
+        """The prompt with ``{name}`` filled in (tables within the table budget, figures and
+        images as images), and every image it sends: those it names, then ``--image``
+        files, each encoded once."""
+        assert self.shell is not None
+        images: list[dict[str, Any]] = []
+        if options.interpolate:
+            filled = fill(
+                prompt,
+                self.shell.user_ns,
+                table_rows=options.table_rows,
+                table_chars=options.table_chars,
+            )
+            prompt, images = filled.text, filled.images
+        return prompt, images + image_parts(options.images)
+
+    def _schema(self, name: Any) -> Any:
+        """``--schema NAME``: the notebook's variable of that name (a dict or a model class)."""
+        if not isinstance(name, str):
+            return name  # None, or a value given through the API
+        assert self.shell is not None
+        if name not in self.shell.user_ns:
+            raise UsageError(
+                f"--schema {name}: there is no variable named {name!r} "
+                "(it names a JSON Schema dict or a pydantic model class)"
+            )
+        return self.shell.user_ns[name]
 
     def _bind(self, args: argparse.Namespace, result: Any) -> None:
         assert self.shell is not None
