@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from ipyllm.server._formats import (
     sse,
     text_of,
 )
+from ipyllm.server._inputs import anthropic_images, anthropic_tool
 
 
 class AnthropicMessages(Dialect):
@@ -25,15 +27,34 @@ class AnthropicMessages(Dialect):
         system = text_of(payload.get("system"))
         if system:
             messages.insert(0, {"role": "system", "content": system})
+        tool = anthropic_tool(payload)
         return Prompt(
             messages=messages,
             model=str(payload.get("model") or "demo"),
             stream=bool(payload.get("stream", False)),
             max_tokens=parse_max_tokens(payload.get("max_tokens"), "max_tokens"),
+            images=tuple(anthropic_images(payload.get("messages"))),
+            schema=None if tool is None else tool[1],
+            tool=None if tool is None else tool[0],
         )
 
     def _stop_reason(self) -> str:
-        return "max_tokens" if self.gen.truncated else "end_turn"
+        if self.gen.truncated:
+            return "max_tokens"
+        return "tool_use" if self.gen.tool else "end_turn"
+
+    def _tool_events(self) -> Iterator[Event]:
+        """A forced tool's answer: a tool_use block whose input streams as JSON pieces."""
+        block: dict[str, Any] = {"type": "tool_use", "id": self._tool_id(), "name": self.gen.tool}
+        block["input"] = {}
+        yield Event(self._event("content_block_start", index=0, content_block=block), False)
+        for token in self.gen.answer:
+            delta = {"type": "input_json_delta", "partial_json": token}
+            yield Event(self._event("content_block_delta", index=0, delta=delta), True)
+        yield Event(self._event("content_block_stop", index=0), False)
+
+    def _tool_id(self) -> str:
+        return f"toolu_demo{self.gen.number:06d}"
 
     def _event(self, kind: str, **fields: Any) -> bytes:
         return sse({"type": kind} | fields, event=kind)
@@ -64,9 +85,12 @@ class AnthropicMessages(Dialect):
             }
         }
         yield Event(self._event("message_start", message=message), False)
-        if self.gen.reasoning:
-            yield from self._block_events(0, "thinking", self.gen.reasoning)
-        yield from self._block_events(1 if self.gen.reasoning else 0, "text", self.gen.answer)
+        if self.gen.tool:
+            yield from self._tool_events()
+        else:
+            if self.gen.reasoning:
+                yield from self._block_events(0, "thinking", self.gen.reasoning)
+            yield from self._block_events(1 if self.gen.reasoning else 0, "text", self.gen.answer)
         yield Event(
             self._event(
                 "message_delta",
@@ -104,7 +128,12 @@ class AnthropicMessages(Dialect):
             content.append(
                 {"type": "thinking", "thinking": self.gen.reasoning_text, "signature": _SIGNATURE}
             )
-        content.append({"type": "text", "text": self.gen.text})
+        if self.gen.tool:
+            given = json.loads(self.gen.text) if not self.gen.truncated else {}
+            content.append({"type": "tool_use", "id": self._tool_id(), "name": self.gen.tool,
+                            "input": given})  # fmt: skip
+        else:
+            content.append({"type": "text", "text": self.gen.text})
         return self._message(content, self._stop_reason()) | {
             "usage": {
                 "input_tokens": self.gen.prompt_tokens,

@@ -15,16 +15,18 @@ import threading
 import time
 from collections import Counter
 from collections.abc import AsyncGenerator, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 from ipyllm.server._anthropic import AnthropicMessages
-from ipyllm.server._demo import DEMO_MODELS, demo_answer, demo_reasoning, demo_tokens
+from ipyllm.server._demo import demo_answer, demo_reasoning, demo_tokens
 from ipyllm.server._errors import CAPTIVE_PORTAL_PAGE, reason_phrase, unknown_route_body
 from ipyllm.server._formats import Dialect, Event, Generation, Prompt, RequestError
 from ipyllm.server._gemini import Gemini
 from ipyllm.server._help import HELP_TEXT
+from ipyllm.server._media import images_line
 from ipyllm.server._ollama import OllamaChat, OllamaGenerate
 from ipyllm.server._openai import ChatCompletions, LegacyCompletions, Responses
 from ipyllm.server._options import OptionError, RequestOptions, parse_options, split_target
@@ -41,6 +43,8 @@ from ipyllm.server._responses import (
     status_response,
     text_response,
 )
+from ipyllm.server._routes import model_list, redacted
+from ipyllm.server._schema_answer import example_for, stable_seed
 
 LogRecord = dict[str, Any]
 
@@ -59,8 +63,6 @@ _GEMINI_ACTION = re.compile(r"/models/[^/:]+:")  # Gemini's models/NAME:action p
 _MODEL_LISTS = {"/v1/models": "openai", "/api/tags": "ollama"}
 _FIXTURE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\.(sse|ndjson|http)")
 _FIXTURE_TYPES = {"sse": "text/event-stream", "ndjson": "application/x-ndjson"}
-# Query parameters whose values are safe to log; any other value may be a key.
-_LOGGABLE_QUERY = {"alt", "beta"}
 
 
 class _Failure(Exception):
@@ -77,7 +79,8 @@ class TeachingApp:
 
     ``token_rate`` is in tokens per second (0 or ``inf``: no pacing) and
     ``first_token_latency`` in seconds. ``on_log`` is called with each log record,
-    from whichever thread serves the request.
+    from whichever thread serves the request. With ``keep_bodies`` the request bodies
+    are kept too (never headers), for tests and class: :attr:`bodies`, :attr:`last_body`.
     """
 
     def __init__(
@@ -86,11 +89,14 @@ class TeachingApp:
         token_rate: float = 40.0,
         first_token_latency: float = 0.3,
         on_log: Callable[[LogRecord], None] | None = None,
+        keep_bodies: bool = False,
     ) -> None:
         self.fixtures_dir = Path(fixtures_dir).resolve() if fixtures_dir is not None else None
         self.token_rate = token_rate
         self.first_token_latency = first_token_latency
         self.on_log = on_log
+        self.keep_bodies = keep_bodies
+        self._bodies: list[dict[str, Any]] = []
         self._records: list[LogRecord] = []
         self._changed = threading.Condition()
         self._requests = 0
@@ -102,6 +108,19 @@ class TeachingApp:
     def log(self) -> list[LogRecord]:
         with self._changed:
             return [dict(record) for record in self._records]
+
+    @property
+    def bodies(self) -> list[dict[str, Any]]:
+        """Kept requests (``keep_bodies``): ``{"id", "path", "body"}``, the body as parsed JSON
+        (its text when it is not JSON), oldest first."""
+        with self._changed:
+            return list(self._bodies)
+
+    @property
+    def last_body(self) -> Any:
+        """The body of the last request kept (``keep_bodies``), as parsed JSON; None if none."""
+        with self._changed:
+            return self._bodies[-1]["body"] if self._bodies else None
 
     def wait_for(
         self, predicate: Callable[[LogRecord], bool], timeout: float = 5.0
@@ -146,7 +165,14 @@ class TeachingApp:
         with self._changed:
             self._requests += 1
             number = self._requests
-        request = {"id": number, "method": method, "path": _redacted(target), "peer": peer}
+        request = {"id": number, "method": method, "path": redacted(target), "peer": peer}
+        if self.keep_bodies:
+            try:
+                kept: Any = json.loads(body) if body else None
+            except (UnicodeDecodeError, ValueError):
+                kept = body.decode("utf-8", "replace")
+            with self._changed:
+                self._bodies.append({"id": number, "path": request["path"], "body": kept})
         response = self._respond(number, method.upper(), target, body)
         self._record("request", request, response.status, 0)
 
@@ -179,7 +205,7 @@ class TeachingApp:
             if method != expected:
                 raise _Failure(405, f"Use {expected} for {route}.")
             if route in _MODEL_LISTS:
-                return reshaped(json_response(200, _model_list(family)), options)
+                return reshaped(json_response(200, model_list(family)), options)
             if gemini:
                 dialect_type: type[Dialect] = Gemini
                 prompt = _gemini_prompt(body, gemini["model"], gemini["action"], query)
@@ -247,10 +273,15 @@ class TeachingApp:
     def _generate(
         self, number: int, prompt: Prompt, can_reason: bool, options: RequestOptions
     ) -> Generation:
-        answer = demo_tokens(demo_answer(prompt.messages, words=options.words))
+        if prompt.schema is not None:  # a structured answer: JSON that fits the schema
+            seed = stable_seed(prompt.messages)
+            text = json.dumps(example_for(prompt.schema, seed), ensure_ascii=False)
+        else:
+            text = images_line(prompt.images) + demo_answer(prompt.messages, words=options.words)
+        answer = demo_tokens(text)
         limit = prompt.max_tokens
         truncated = limit is not None and limit < len(answer)
-        reasoning = "reasoning" in prompt.model and can_reason
+        reasoning = "reasoning" in prompt.model and can_reason and prompt.tool is None
         return Generation(
             model=prompt.model,
             number=number,
@@ -259,6 +290,7 @@ class TeachingApp:
             reasoning=demo_tokens(demo_reasoning(prompt.messages)) if reasoning else [],
             truncated=truncated,
             include_usage=prompt.include_usage,
+            tool=prompt.tool,
         )
 
     async def _stream(
@@ -328,35 +360,6 @@ class _Pacer:
         self.due = None if self.due is None else asyncio.get_running_loop().time()
 
 
-def _model_list(family: str) -> dict[str, Any]:
-    if family == "ollama":
-        return {
-            "models": [
-                {
-                    "name": model,
-                    "model": model,
-                    "modified_at": "2026-01-01T00:00:00Z",
-                    "size": 0,
-                    "digest": model.encode().hex(),
-                    "details": {
-                        "format": "demo",
-                        "family": "demo",
-                        "parameter_size": "0B",
-                        "quantization_level": "none",
-                    },
-                }
-                for model in DEMO_MODELS
-            ]
-        }
-    return {
-        "object": "list",
-        "data": [
-            {"id": model, "object": "model", "created": 1767225600, "owned_by": "ipyllm"}
-            for model in DEMO_MODELS
-        ],
-    }
-
-
 def _family_of(route: str, is_gemini: bool) -> str | None:
     """Whose error envelope a route uses; None for unknown routes."""
     if route in _DIALECTS:
@@ -390,20 +393,4 @@ def _gemini_prompt(body: bytes, model: str, action: str, query: str) -> Prompt:
     streaming = action == "streamGenerateContent"
     if streaming and dict(parse_qsl(query)).get("alt") != "sse":
         raise RequestError("this teaching server streams Gemini only as SSE: add ?alt=sse")
-    return Prompt(
-        messages=prompt.messages, model=model, stream=streaming, max_tokens=prompt.max_tokens
-    )
-
-
-def _redacted(target: str) -> str:
-    """The target as it may be logged: query values that could be keys are replaced."""
-    path, mark, query = target.partition("?")
-    if not mark:
-        return path
-    pairs = []
-    for pair in query.split("&"):
-        name, eq, value = pair.partition("=")
-        if eq and name not in _LOGGABLE_QUERY:
-            value = "REDACTED"
-        pairs.append(f"{name}{eq}{value}")
-    return f"{path}?{'&'.join(pairs)}"
+    return replace(prompt, model=model, stream=streaming)

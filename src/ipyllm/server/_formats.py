@@ -14,7 +14,10 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+
+if TYPE_CHECKING:
+    from ipyllm.server._media import Picture
 
 
 class RequestError(ValueError):
@@ -30,6 +33,12 @@ class Prompt:
     stream: bool
     max_tokens: int | None = None
     include_usage: bool = False
+    images: tuple[Picture, ...] = ()
+    """Every image in the request (earlier turns' too), as its bytes say they are."""
+    schema: dict[str, Any] | None = None
+    """The JSON Schema a structured answer must fit (a JSON mode gets a small one)."""
+    tool: str | None = None
+    """Anthropic's forced tool: the answer is its input, streamed as tool_use."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +52,7 @@ class Generation:
     reasoning: list[str] = field(default_factory=list)
     truncated: bool = False  # cut by the request's max tokens
     include_usage: bool = False
+    tool: str | None = None  # Anthropic: the answer is this tool's input (JSON)
 
     @property
     def text(self) -> str:

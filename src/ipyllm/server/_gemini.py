@@ -15,6 +15,7 @@ from ipyllm.server._formats import (
     sub_object,
     text_of,
 )
+from ipyllm.server._inputs import gemini_images, gemini_schema
 
 
 class Gemini(Dialect):
@@ -41,6 +42,8 @@ class Gemini(Dialect):
             model="demo",  # the model is in the path, not the body
             stream=True,
             max_tokens=parse_max_tokens(limit, "maxOutputTokens"),
+            images=tuple(gemini_images(contents)),
+            schema=gemini_schema(payload),
         )
 
     def _response(

@@ -24,6 +24,14 @@ Routes (POST unless marked GET)
   Token limits (max_tokens, max_output_tokens, num_predict, maxOutputTokens) cut the
   answer and report "length" (or the provider's own word for it).
 
+Data in, data out
+  images    each route's own image form (image_url data URLs, input_image, Anthropic's
+            base64 image blocks, Gemini inline_data, Ollama's "images"): the answer
+            begins with how many arrived, their media types and pixel sizes
+  schemas   response_format json_schema, text.format, a forced Anthropic tool,
+            responseJsonSchema / responseSchema, Ollama "format": the answer is JSON
+            that fits the schema, the same for the same question (JSON modes too)
+
 Options: put /with/KEY=VALUE,KEY=VALUE in front of any route, for example
   base URL  http://HOST:PORT/with/status=429,retry_after=1,times=1/v1
   pacing    rate=TOKENS_PER_S (0 = as fast as possible)  latency=S  words=N (answer length)

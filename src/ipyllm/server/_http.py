@@ -42,10 +42,13 @@ class TeachingServer:
         token_rate: float = 40.0,
         first_token_latency: float = 0.3,
         on_log: Callable[[LogRecord], None] | None = None,
+        keep_bodies: bool = False,
     ) -> None:
         self.host = host
         self.port = port
-        self.app = TeachingApp(fixtures_dir, token_rate, first_token_latency, on_log)
+        self.app = TeachingApp(
+            fixtures_dir, token_rate, first_token_latency, on_log, keep_bodies=keep_bodies
+        )
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
 

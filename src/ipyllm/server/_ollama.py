@@ -16,6 +16,7 @@ from ipyllm.server._formats import (
     parse_messages,
     sub_object,
 )
+from ipyllm.server._inputs import ollama_images, ollama_schema
 
 
 class OllamaChat(Dialect):
@@ -31,6 +32,8 @@ class OllamaChat(Dialect):
             max_tokens=parse_max_tokens(
                 sub_object(payload, "options").get("num_predict"), "num_predict"
             ),
+            images=tuple(ollama_images(payload.get("messages"))),
+            schema=ollama_schema(payload),
         )
 
     def _line(self, **fields: Any) -> bytes:
@@ -91,6 +94,8 @@ class OllamaGenerate(OllamaChat):
             max_tokens=parse_max_tokens(
                 sub_object(payload, "options").get("num_predict"), "num_predict"
             ),
+            images=tuple(ollama_images([{"images": payload.get("images")}])),
+            schema=ollama_schema(payload),
         )
 
     def _piece(self, content: str, thinking: str | None = None) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from ipyllm.server._formats import (
     sse,
     sub_object,
 )
+from ipyllm.server._inputs import chat_images, chat_schema, responses_images, responses_schema
 
 _OPENAI_STREAM_ERROR = sse(
     {
@@ -52,6 +53,8 @@ class ChatCompletions(Dialect):
             stream=bool(payload.get("stream", False)),
             max_tokens=parse_max_tokens(limit, "max_tokens"),
             include_usage=bool(sub_object(payload, "stream_options").get("include_usage")),
+            images=tuple(chat_images(payload.get("messages"))),
+            schema=chat_schema(payload),
         )
 
     def _chunk(self, choices: list[dict[str, Any]], **extra: Any) -> bytes:
@@ -214,6 +217,8 @@ class Responses(Dialect):
             model=str(payload.get("model") or "demo"),
             stream=bool(payload.get("stream", False)),
             max_tokens=parse_max_tokens(payload.get("max_output_tokens"), "max_output_tokens"),
+            images=tuple(responses_images(given)),
+            schema=responses_schema(payload),
         )
 
     def _event(self, kind: str, **fields: Any) -> bytes:
