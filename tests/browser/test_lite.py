@@ -63,7 +63,7 @@ DEMO = "http://demo.ipyllm.invalid/with/{}/v1"
 SETUP, DEMO_CELL, DEMO_STOP, FETCH_CELL, EVENTS_CELL, HOSTILE_CELL = range(1, 7)
 CELLS = {
     SETUP: "%load_ext ipyllm\nimport js\nteach = str(js.location.origin) + '/teach'\nteach",
-    DEMO_CELL: f"%%chat --no-history -p demo --base-url {DEMO.format('rate=25,words=60')}\n"
+    DEMO_CELL: f"%%chat --no-history -p demo --base-url {DEMO.format('rate=25,words=150')}\n"
     "What does it mean to stream an answer?",
     DEMO_STOP: f"%%chat --no-history -p demo --base-url {DEMO.format('rate=15,words=500')}\n"
     "Tell me a long story.",
@@ -252,6 +252,19 @@ class LiteNotebook:
         await wait_until(reached, timeout_ms, f"cell {index} never reached {states}")
         return await self.state(index)
 
+    async def shoot(self, index: int, name: str) -> Path:
+        """The page with cell ``index`` at the top, in artifacts/screenshots/; with
+        IPYLLM_UPDATE_DOCS=1 also in docs/screenshots/."""
+        await self.page.mouse.move(0, 0)
+        await self.cell(index).evaluate("cell => cell.scrollIntoView({block: 'start'})")
+        SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+        target = SCREENSHOT_DIR / name
+        await self.page.screenshot(path=target, animations="disabled")
+        if os.environ.get("IPYLLM_UPDATE_DOCS") == "1" and name == "jupyterlite.png":
+            DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(target, DOCS_SCREENSHOTS / name)
+        return target
+
     async def click_stop(self, index: int) -> None:
         label = re.compile(r"^\s*Stop\s*$")
         await self.cell(index).locator("button").filter(has_text=label).first.click()
@@ -313,7 +326,15 @@ async def test_chat_streams_in_place_from_the_demo_model(lite: LiteNotebook) -> 
     state = await lite.state(DEMO_CELL)
     # Returned at once: the cell finished while the answer still streams in the background.
     assert state["state"] in ("pending", "streaming"), (returned, state)
-    texts = await lite.growth(DEMO_CELL, 4)
+    texts = await lite.growth(DEMO_CELL, 2)
+
+    async def well_under_way() -> bool:
+        state = await lite.state(DEMO_CELL)
+        return state["state"] != "streaming" or len(state["body"]) > 300
+
+    await wait_until(well_under_way, ANSWER_TIMEOUT_MS, "the answer did not grow")
+    await lite.shoot(DEMO_CELL, "jupyterlite.png")  # mid-answer, for the README
+    texts += [text for text in await lite.growth(DEMO_CELL, 3) if text not in texts]
     assert len(texts) >= 4, texts
     assert all(len(a) < len(b) for a, b in itertools.pairwise(texts)), texts
     final = await lite.wait_state(DEMO_CELL, ("done", "stopped", "error"), ANSWER_TIMEOUT_MS)
@@ -338,13 +359,7 @@ async def test_fetch_streams_and_stop_closes_the_connection(
     await lite.run_cell(FETCH_CELL)
     texts = await lite.growth(FETCH_CELL, 4)
     assert len(texts) >= 4, (texts, await lite.state(FETCH_CELL))
-    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-    shot = SCREENSHOT_DIR / "jupyterlite.png"
-    await lite.page.mouse.move(0, 0)
-    await lite.cell(FETCH_CELL).scroll_into_view_if_needed()
-    await lite.page.screenshot(path=shot, animations="disabled")
-    if os.environ.get("IPYLLM_UPDATE_DOCS") == "1":
-        shutil.copyfile(shot, DOCS_SCREENSHOTS / "jupyterlite.png")
+    await lite.shoot(FETCH_CELL, "jupyterlite-fetch.png")
     await lite.click_stop(FETCH_CELL)
     stopped = await lite.wait_state(FETCH_CELL, ("stopped",), RUN_TIMEOUT_MS)
     assert "over fetch" not in stopped["body"]  # the demo answer, not the prompt

@@ -27,7 +27,7 @@ from ._pyodide import KERNEL_PACKAGES, BuildError, Lock, Log, distribution, npm_
 from ._wheels import ipyllm_wheel, piplite_wheels, source_checkout
 
 #: Bumped when what the builder writes changes, so old sites are rebuilt.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 STAMP = "ipyllm-lite.json"
 NOTEBOOKS = ("quickstart.ipynb", "teaching-streaming.ipynb")
 RECORDINGS = "recordings.sqlite3"
@@ -80,13 +80,15 @@ def install_cell(recordings: bool) -> dict[str, Any]:
     lines = [
         "# In JupyterLite: install ipyllm from this site (nothing is fetched from elsewhere)",
         "%pip install -q ipyllm",
+        "import os, shutil",
+        "# The conversation log lives in the browser's memory (SQLite cannot use this drive)",
+        "os.environ.setdefault('IPYLLM_STORE', '/tmp/ipyllm/store.sqlite3')",
     ]
     if recordings:
         lines += [
             "# Answer from the answers recorded into this site when the prompt matches one",
-            "import os, shutil",
-            f"shutil.copy({RECORDINGS!r}, '/tmp/ipyllm-{RECORDINGS}')",
-            f"os.environ['IPYLLM_STORE'] = '/tmp/ipyllm-{RECORDINGS}'",
+            "os.makedirs('/tmp/ipyllm', exist_ok=True)",
+            f"shutil.copy({RECORDINGS!r}, '/tmp/ipyllm/store.sqlite3')",
             "os.environ['IPYLLM_REPLAY'] = 'fallback'",
         ]
     return {
