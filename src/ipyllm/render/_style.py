@@ -81,6 +81,9 @@ body.vscode-dark .ipyllm-status.ipyllm-state-error { color: #e57373; }
 /* column-reverse: the newest events stay in view unless the reader scrolls up. */
 .ipyllm-raw-scroll { max-height: 20em; overflow: auto; display: flex;
   flex-direction: column-reverse; }
+/* The events overflow the scroller, which follows their end: a widget box (overflow: auto,
+   so no minimum height) would shrink to the scroller and show its own first events. */
+.ipyllm-raw-scroll > .ipyllm-raw { flex: 0 0 auto; overflow: visible; }
 .ipyllm-raw-event { white-space: pre-wrap; overflow-wrap: anywhere; line-height: 1.4; }
 .ipyllm-raw-time { color: var(--jp-ui-font-color2, #777); }
 /* The live view's HTMLMath blocks take the full width, as in the static copy. */

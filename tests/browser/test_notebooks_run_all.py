@@ -1,0 +1,269 @@
+"""The shipped notebooks under Run All in JupyterLab, and what a class sees in them.
+
+Run All in JupyterLab is not a headless run: every %%chat cell returns at once and the next
+cell runs while the answer streams. Each shipped notebook is run that way (the frontend's
+own ``notebook:run-all-cells`` command), the kernel goes idle, every answer ends, and each
+lesson cell must show what the headless run shows: the 429 lesson retried and done, the 401
+naming the variable, the mid-stream error keeping its text, the dropped connection said so.
+While the ``--events`` cell streams, its raw-events panel must show its newest events.
+
+Then what a reader sees of answers themselves: the stopped and the error state in the light
+and the dark theme (screenshots, and the error red's contrast), math typeset while an
+answer streams and in a stopped answer, and four answers growing above a reader without
+pulling the page from under them. Screenshots go to artifacts/screenshots/;
+IPYLLM_UPDATE_DOCS=1 also writes docs/screenshots/{stopped,error}-{light,dark}.png.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import nbformat
+import pytest
+import pytest_asyncio
+
+from tests.browser.chat_helpers import ChatNotebook
+from tests.browser.harness import (
+    PANEL,
+    REPO_ROOT,
+    JupyterServer,
+    install_sentinel,
+    page_report,
+    wait_until,
+)
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, BrowserContext
+
+pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
+
+NOTEBOOKS = REPO_ROOT / "notebooks"
+CLEAN = {"xss": 0, "dialogs": [], "foreign_requests": []}
+VIEWPORT = {"width": 1200, "height": 1000}
+RUN_ALL_TIMEOUT_MS = 150_000
+
+# The state of every answer the notebook on screen shows: the ipyllm-state-* of each status
+# line that is shown (a live view's, or a static copy's where no widget is shown).
+ANSWER_STATES_JS = f"""
+() => [...document.querySelectorAll("{PANEL} .ipyllm-status")]
+  .filter(el => el.checkVisibility())
+  .map(el => [...el.classList].find(c => c.startsWith("ipyllm-state-")))
+  .filter(Boolean)
+  .map(c => c.slice("ipyllm-state-".length))
+"""
+# Every code cell has run: its prompt is "[n]:" (not "[ ]:" or "[*]:").
+ALL_RAN_JS = f"""
+() => [...document.querySelectorAll("{PANEL} .jp-CodeCell .jp-InputArea-prompt")]
+  .every(el => /^\\[\\d+\\]:$/.test(el.innerText.trim()))
+"""
+# Outputs a class should never see: a Python traceback, or an error of the harness.
+ERROR_OUTPUTS_JS = f"""
+() => [...document.querySelectorAll(
+    "{PANEL} .jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")]
+  .map(el => el.innerText.slice(0, 300))
+"""
+
+
+# --- fixtures -------------------------------------------------------------------------------
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
+    context = await browser.new_context(viewport=VIEWPORT)
+    yield context
+    await context.close()
+
+
+async def open_lab(
+    context: BrowserContext, server: JupyterServer, name: str, wide: bool = True
+) -> ChatNotebook:
+    page = await context.new_page()
+    await install_sentinel(page)
+    notebook = ChatNotebook(page, server, "lab", name)
+    await notebook.open()
+    if wide:
+        await notebook.widen()
+    return notebook
+
+
+def cell_index(path: Path, source_start: str) -> int:
+    """The index (among all cells, as the page numbers them) of the code cell that starts
+    with ``source_start``."""
+    cells = nbformat.read(path, as_version=4).cells
+    (index,) = [
+        i
+        for i, c in enumerate(cells)
+        if c.cell_type == "code" and c.source.startswith(source_start)
+    ]
+    return index
+
+
+async def run_all(notebook: ChatNotebook, answers: int) -> list[str]:
+    """Run All through JupyterLab's own command; wait until every code cell has run, the
+    kernel is idle and ``answers`` answers have ended. Returns their states."""
+    page = notebook.page
+    await page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    states: list[str] = []
+
+    async def finished() -> bool:
+        if not await page.evaluate(ALL_RAN_JS) or await notebook.kernel_status() != "idle":
+            return False
+        states[:] = await page.evaluate(ANSWER_STATES_JS)
+        return len(states) >= answers and all(s in ("done", "stopped", "error") for s in states)
+
+    try:
+        await wait_until(finished, RUN_ALL_TIMEOUT_MS, "Run All did not finish")
+    except TimeoutError:
+        raise TimeoutError(f"Run All did not finish: answers {states}") from None
+    return states
+
+
+async def text_of(notebook: ChatNotebook, index: int) -> str:
+    return await notebook.output_text(index)
+
+
+# --- Run All, each shipped notebook -----------------------------------------------------------
+
+# What the raw-events panel of a streaming answer shows, at every animation frame: whether
+# its newest event is in view, whether its first is, and how far it overflows.
+EVENTS_WATCH_JS = """
+cell => {
+  const seen = window.__ipyllm_panel = {frames: 0, overflowing: 0, newestHidden: [],
+                                         firstShown: 0, atEnd: 0, maxEvents: 0};
+  const inView = (el, box) => {
+    const r = el.getBoundingClientRect(), b = box.getBoundingClientRect();
+    return r.bottom > b.top + 1 && r.top < b.bottom - 1;
+  };
+  const watch = () => {
+    const live = cell.querySelector(".ipyllm:not(.ipyllm-static)");
+    const streaming = live?.querySelector(".ipyllm-status.ipyllm-state-streaming");
+    const box = live?.querySelector(".ipyllm-raw-scroll");
+    const events = box ? box.querySelectorAll(".ipyllm-raw-event") : [];
+    if (streaming && box && events.length) {
+      seen.frames += 1;
+      seen.maxEvents = Math.max(seen.maxEvents, events.length);
+      if (box.scrollHeight > box.clientHeight + 20) {
+        seen.overflowing += 1;
+        const newest = events[events.length - 1];
+        if (!inView(newest, box) && seen.newestHidden.length < 5) {
+          seen.newestHidden.push({events: events.length, scrollTop: box.scrollTop,
+                                  scrollHeight: box.scrollHeight, clientHeight: box.clientHeight});
+        }
+        if (inView(events[0], box)) seen.firstShown += 1;
+        // column-reverse: the end of the panel is scrollTop 0.
+        if (Math.abs(box.scrollTop) <= 1) seen.atEnd += 1;
+      }
+    }
+    requestAnimationFrame(watch);
+  };
+  requestAnimationFrame(watch);
+}
+"""
+
+
+async def test_teaching_notebook_under_run_all(
+    context: BrowserContext, jupyter_server: JupyterServer
+) -> None:
+    name = "run-all-teaching-streaming.ipynb"
+    path = shutil.copyfile(NOTEBOOKS / "teaching-streaming.ipynb", jupyter_server.root_dir / name)
+    notebook = await open_lab(context, jupyter_server, name)
+    cells = {
+        "bytes": cell_index(path, "import json"),
+        "events": cell_index(path, "%%chat -p openai --base-url {url}/v1 --events"),
+        "formats": cell_index(path, "formats = ipyllm.compare("),
+        "plot": cell_index(path, "import asyncio"),
+        "429": cell_index(path, "%%chat -p openai --base-url {url}/with/status=429"),
+        "retries": cell_index(path, "transcript = await retried"),
+        "401": cell_index(path, "%%chat -p anthropic --base-url {url}/with/status=401"),
+        "mid-stream": cell_index(path, "%%chat -p openai --base-url {url}/with/error_after"),
+        "dropped": cell_index(path, "%%chat -p openai --base-url {url}/with/drop_after"),
+        "stop": cell_index(path, "answer = ipyllm.stream("),
+    }
+    events_cell = await notebook.cell(cells["events"]).element_handle()
+    await notebook.page.evaluate(EVENTS_WATCH_JS, events_cell)
+
+    # 1 %%chat --events, 3 side by side, 4 lessons of section 6.
+    states = await run_all(notebook, answers=8)
+    assert sorted(states) == sorted(["done"] * 5 + ["error"] * 3), states
+    assert await notebook.page.evaluate(ERROR_OUTPUTS_JS) == []
+
+    # The bytes: the data: framing, the blank line that ends each event, each delta.
+    wire = await text_of(notebook, cells["bytes"])
+    assert '"delta": {"content": "##"} …}\\n\\n' in wire and "data: [DONE]\\n\\n" in wire
+    # The raw events, next to an answer on the question asked.
+    events = await notebook.chat_state(cells["events"])
+    assert events.state == "done" and events.body.startswith("Streaming"), events
+    # While it streamed, its panel showed its newest events, not its first ones.
+    panel: dict[str, Any] = await notebook.page.evaluate("() => window.__ipyllm_panel")
+    assert panel["maxEvents"] >= 100 and panel["overflowing"] >= 10, panel
+    assert panel["newestHidden"] == [] and panel["firstShown"] == 0, panel
+    assert panel["atEnd"] == panel["overflowing"], panel
+    # The three formats side by side, each with its own events.
+    formats = await text_of(notebook, cells["formats"])
+    assert "message_start" in formats and '"done":true' in formats and "[DONE]" in formats
+    assert await notebook.outputs(cells["plot"]).locator("img").count() == 1
+    plot = await text_of(notebook, cells["plot"])
+    assert "a 1.5 s stall after 40 tokens" in plot and "behind a buffering proxy" in plot
+
+    # Section 6: what each fault shows, as a headless run shows it.
+    retried = await notebook.chat_state(cells["429"])
+    assert retried.state == "done" and "1 retry" in retried.status, retried
+    assert "could not reach" not in retried.text
+    assert await text_of(notebook, cells["retries"]) == "retries: 1 - status: done"
+    refused = await notebook.chat_state(cells["401"])
+    assert refused.state == "error" and "HTTP 401" in refused.text, refused
+    assert "Set ANTHROPIC_API_KEY in the environment the kernel started from" in refused.text
+    broken = await notebook.chat_state(cells["mid-stream"])
+    assert broken.state == "error" and "mid-stream" in broken.text and broken.body, broken
+    dropped = await notebook.chat_state(cells["dropped"])
+    assert dropped.state == "error" and dropped.body, dropped
+    assert "closed before the answer was complete" in dropped.text, dropped
+    stop = await text_of(notebook, cells["stop"])
+    assert "- stopped" in stop and "disconnect" in stop
+    assert await page_report(notebook.page) == CLEAN
+
+
+async def test_quickstart_under_run_all(
+    context: BrowserContext, jupyter_server: JupyterServer
+) -> None:
+    name = "run-all-quickstart.ipynb"
+    path = shutil.copyfile(NOTEBOOKS / "quickstart.ipynb", jupyter_server.root_dir / name)
+    notebook = await open_lab(context, jupyter_server, name)
+    states = await run_all(notebook, answers=5)
+    assert states == ["done"] * 5, states
+    assert await notebook.page.evaluate(ERROR_OUTPUTS_JS) == []
+    follow_up = await notebook.chat_state(cell_index(path, "%%chat\nCan you show"))
+    assert "Turn 2" in follow_up.body  # the first answer had ended: sent as history
+    cut = await text_of(notebook, cell_index(path, "transcript = await answer"))
+    assert cut.startswith("length - ")
+    filled = await notebook.chat_state(cell_index(path, "%%chat --no-history\nExplain {topic}"))
+    assert "binary search" in filled.body.lower()
+    # %chat history, rendered: its turns are headings.
+    history = notebook.outputs(cell_index(path, "%chat history"))
+    headings = [h.strip("¶ \n") for h in await history.locator("h2").all_inner_texts()]
+    turns = [h for h in headings if h.startswith("Turn ")]
+    assert turns[0] == "Turn 1" and turns[1].startswith("Turn 2"), headings
+    assert await page_report(notebook.page) == CLEAN
+
+
+async def test_report_example_under_run_all(
+    context: BrowserContext, jupyter_server: JupyterServer
+) -> None:
+    name = "run-all-report-example.ipynb"
+    path = shutil.copyfile(NOTEBOOKS / "report-example.ipynb", jupyter_server.root_dir / name)
+    notebook = await open_lab(context, jupyter_server, name)
+    states = await run_all(notebook, answers=2)
+    assert states == ["done", "done"], states
+    assert await notebook.page.evaluate(ERROR_OUTPUTS_JS) == []
+    views = [
+        i
+        for i, cell in enumerate(nbformat.read(path, as_version=4).cells)
+        if cell.cell_type == "code" and "ChatView(" in cell.source
+    ]
+    commentary, findings = [await notebook.chat_state(i) for i in views]
+    assert "Mean and variance" in commentary.body, commentary
+    assert "+13.3%" in findings.body and "south" in findings.body, findings
+    assert await page_report(notebook.page) == CLEAN
