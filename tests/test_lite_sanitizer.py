@@ -141,7 +141,7 @@ def test_nh3_finds_nothing_to_remove_in_the_fallback_output(
     ours = fallback.clean(document)
     again = strict.clean(ours)
     (ours_kept, ours_text), (again_kept, again_text) = kept(ours), kept(again)
-    assert ours_kept <= again_kept, (ours_kept - again_kept, ours, again)
+    assert ours_kept <= again_kept, (ours_kept - again_kept, document, ours, again)
     assert ours_text == again_text, (ours, again)
 
 

@@ -68,6 +68,9 @@ def _script_end(markup: str, start: int) -> int | None:
     return None
 
 
+_TABLE = frozenset({"table", "template"})  # where a search for an open table part stops
+
+
 class _AnyName(frozenset[str]):
     def __contains__(self, item: object) -> bool:
         return True
@@ -187,15 +190,15 @@ class Writer(HTMLParser):
         elif tag in HEADINGS and self.stack and self.stack[-1].name in HEADINGS:
             self._pop()
         elif tag in ("td", "th"):
-            self._close("td", frozenset({"table", "tr"}))
-            self._close("th", frozenset({"table", "tr"}))
+            self._close("td", frozenset({"table", "tr", "template"}))
+            self._close("th", frozenset({"table", "tr", "template"}))
         elif tag == "tr":
-            self._close("td", frozenset({"table"}))
-            self._close("th", frozenset({"table"}))
-            self._close("tr", frozenset({"table", "thead", "tbody", "tfoot"}))
+            self._close("td", _TABLE)
+            self._close("th", _TABLE)
+            self._close("tr", frozenset({"table", "thead", "tbody", "tfoot", "template"}))
         elif tag in ("thead", "tbody", "tfoot"):
             for part in ("td", "th", "tr", "thead", "tbody", "tfoot"):
-                self._close(part, frozenset({"table"}))
+                self._close(part, _TABLE)
 
     def _implied_table_parts(self, tag: str) -> None:
         """A row straight in a table gets its ``<tbody>``, a cell its ``<tr>``, as in browsers."""
@@ -207,7 +210,7 @@ class Writer(HTMLParser):
             self._open_implied("tr")
 
     def _open_implied(self, tag: str) -> None:
-        written = tag in self.cleaner.tags and not self.dropping
+        written = tag in self.cleaner.tags and not self.dropping and not self.in_select
         if written:
             self.out.append(f"<{tag}>")
         self._push(tag, "html", written, drop=False)
