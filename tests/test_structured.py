@@ -16,7 +16,7 @@ import pytest
 import ipyllm
 from ipyllm import ChatView, StructuredOutputError
 from ipyllm.client import schema_problems
-from ipyllm.render import partial_json
+from ipyllm.render import highlight_code, json_html, partial_json, sanitize_html
 from ipyllm.server import ServerThread, TeachingServer
 
 from .conftest import base_url_for
@@ -321,6 +321,15 @@ async def test_a_hostile_enum_from_the_server_stays_inert(frontend: Frontend) ->
 
 
 # -- partial JSON -----------------------------------------------------------------------------
+
+
+def test_json_is_highlighted_line_by_line_as_pygments_highlights_it_whole() -> None:
+    value = {"rows": [{"name": f"n{i} <b>&", "x": i / 3, "ok": i % 2 == 0, "no": None,
+                       "tags": ["a", 'b\n"', "é😀"]} for i in range(40)]}  # fmt: skip
+    pretty = json.dumps(value, indent=2, ensure_ascii=False)
+    whole = highlight_code(pretty, "json")
+    expected = sanitize_html(f'<pre class="ipyllm-code"><code>{whole}</code></pre>')
+    assert json_html(json.dumps(value), final=True) == expected
 
 
 def test_partial_json_reads_every_prefix() -> None:

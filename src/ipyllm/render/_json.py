@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+from functools import lru_cache
 from typing import Any
 
 from ._highlight import highlight_code
@@ -187,8 +188,16 @@ def json_html(text: str, *, final: bool = False) -> str:
     except (ValueError, RecursionError):
         return pre_html(text)
     pretty = json.dumps(value, indent=2, ensure_ascii=False)
-    code = highlight_code(pretty, "json")
-    return sanitize_html(f'<pre class="ipyllm-code"><code>{code}</code></pre>')
+    lines = "".join(_line_html(line) + "\n" for line in pretty.split("\n"))
+    return f'<pre class="ipyllm-code"><code>{lines}</code></pre>'
+
+
+@lru_cache(maxsize=4096)
+def _line_html(line: str) -> str:
+    """One line of indented JSON, highlighted and sanitized. Line by line, because a value
+    that grows changes only its last lines: the others come from this cache, so a frame
+    costs what its new lines cost (indented JSON has no line break inside a token)."""
+    return sanitize_html(highlight_code(line, "json").removesuffix("\n"))
 
 
 def json_markdown(text: str) -> str:
