@@ -16,8 +16,11 @@ IPYLLM_UPDATE_DOCS=1 also writes docs/screenshots/{stopped,error}-{light,dark}.p
 
 from __future__ import annotations
 
+import asyncio
+import json
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +28,8 @@ import nbformat
 import pytest
 import pytest_asyncio
 
-from tests.browser.chat_helpers import ChatNotebook
+from ipyllm.server import ServerThread
+from tests.browser.chat_helpers import ChatNotebook, shutdown_session
 from tests.browser.harness import (
     PANEL,
     REPO_ROOT,
@@ -33,6 +37,7 @@ from tests.browser.harness import (
     install_sentinel,
     page_report,
     wait_until,
+    write_notebook,
 )
 
 if TYPE_CHECKING:
@@ -267,3 +272,123 @@ async def test_report_example_under_run_all(
     assert "Mean and variance" in commentary.body, commentary
     assert "+13.3%" in findings.body and "south" in findings.body, findings
     assert await page_report(notebook.page) == CLEAN
+
+
+# --- four answers growing above the reader ---------------------------------------------------
+
+# Where the reader's cell sits in the viewport at every animation frame for ``ms``: the
+# smallest and largest getBoundingClientRect().top, and how many frames were seen.
+TRACK_TOP_JS = """
+([cell, ms]) => new Promise(resolve => {
+  const tops = [];
+  const start = performance.now();
+  const frame = now => {
+    tops.push(cell.getBoundingClientRect().top);
+    if (now - start < ms) requestAnimationFrame(frame);
+    else resolve({first: tops[0], min: Math.min(...tops), max: Math.max(...tops),
+                  frames: tops.length});
+  };
+  requestAnimationFrame(frame);
+})
+"""
+# The length of the text of every live answer in the notebook, and its height in px.
+LIVE_LENGTHS_JS = f"""
+() => [...document.querySelectorAll("{PANEL} .ipyllm:not(.ipyllm-static) .ipyllm-body")]
+  .filter(el => el.checkVisibility()).map(el => el.textContent.length)
+"""
+LIVE_HEIGHTS_JS = f"""
+() => [...document.querySelectorAll("{PANEL} .ipyllm:not(.ipyllm-static)")]
+  .filter(el => el.checkVisibility()).map(el => el.getBoundingClientRect().height)
+"""
+
+
+@pytest.fixture(scope="module")
+def slow_server() -> Iterator[ServerThread]:
+    with ServerThread(token_rate=0, first_token_latency=0) as server:
+        yield server
+
+
+@pytest.mark.parametrize("windowing", ["contentVisibility", "full"])
+async def test_answers_growing_above_do_not_move_the_reader(
+    context: BrowserContext,
+    jupyter_server: JupyterServer,
+    slow_server: ServerThread,
+    windowing: str,
+) -> None:
+    """Four long answers (3,000 words at 50 tokens a second) stream above the cell a reader
+    looks at: that cell moves less than 50 px in 4 s, with JupyterLab's default windowing
+    (the browser anchors the scroll) and with "full" windowing (it does not: each live
+    view is bounded and follows its end)."""
+    fast = f"{slow_server.url}/with/rate=50,latency=0,words=3000/v1"
+    sources = [
+        f"%load_ext ipyllm\n%config Chat.provider = 'openai'\n%config Chat.history = False\n"
+        f"fast = {fast!r}",
+        *(f"%%chat --base-url $fast\nTell me a long story, number {n}." for n in range(1, 5)),
+        "reading = 'the reader is here'\nreading",
+        *(f"# more of the notebook, below ({n})" for n in range(4)),
+    ]
+    name = f"reader-stays-{windowing}.ipynb"
+    write_notebook(jupyter_server.root_dir / name, sources)
+    with frontend_settings(jupyter_server, windowingMode=windowing):
+        notebook = await open_lab(context, jupyter_server, name)
+    try:
+        reader = 5
+        since = len(slow_server.app.log)
+        for index in range(reader + 1):
+            await notebook.run_cell(index)
+        # Every answer is long already (2,000 characters, a screen of text) and growing.
+        try:
+            await wait_until(lambda: _all_longer_than(notebook, 2000), 60_000, "")
+        except TimeoutError:
+            lengths = await notebook.page.evaluate(LIVE_LENGTHS_JS)
+            raise TimeoutError(f"the answers did not grow: {lengths}") from None
+        cell = await notebook.cell(reader).element_handle()
+        await cell.evaluate("cell => cell.scrollIntoView({block: 'center'})")
+        heights_before = await notebook.page.evaluate(LIVE_HEIGHTS_JS)
+        lengths_before = await notebook.page.evaluate(LIVE_LENGTHS_JS)
+        moved = await notebook.page.evaluate(TRACK_TOP_JS, [cell, 4000])
+        heights_after = await notebook.page.evaluate(LIVE_HEIGHTS_JS)
+        lengths_after = await notebook.page.evaluate(LIVE_LENGTHS_JS)
+        # All four were streaming all along (under "full" windowing, cells out of view are
+        # not in the page: the server says it).
+        assert len(_open_streams(slow_server, since)) == 4
+        assert all(b > a for a, b in zip(lengths_before, lengths_after, strict=True))
+        movement = max(abs(moved["max"] - moved["first"]), abs(moved["min"] - moved["first"]))
+        print(
+            f"{windowing}: the reader moved {movement:.0f} px in 4 s while the answers grew "
+            f"by {sum(lengths_after) - sum(lengths_before)} characters; heights "
+            f"{[round(h) for h in heights_before]} -> {[round(h) for h in heights_after]}"
+        )
+        assert moved["frames"] >= 40, moved
+        assert movement < 50, (moved, heights_before, heights_after)
+    finally:
+        await asyncio.to_thread(shutdown_session, jupyter_server, name)
+
+
+@contextmanager
+def frontend_settings(server: JupyterServer, **values: object) -> Iterator[None]:
+    """JupyterLab's notebook settings changed for the pages opened inside this block (a
+    page reads them as it loads), the harness's own restored after."""
+    settings = (
+        server.root_dir.parent / "settings" / "@jupyterlab/notebook-extension/tracker"
+    ).with_suffix(".jupyterlab-settings")
+    saved = settings.read_text()
+    settings.write_text(json.dumps({**json.loads(saved), **values}))
+    try:
+        yield
+    finally:
+        settings.write_text(saved)
+
+
+async def _all_longer_than(notebook: ChatNotebook, characters: int) -> bool:
+    """Every answer the page holds is longer than that (under "full" windowing, the page
+    holds only the cells near the viewport)."""
+    lengths = await notebook.page.evaluate(LIVE_LENGTHS_JS)
+    return len(lengths) >= 2 and all(n > characters for n in lengths)
+
+
+def _open_streams(server: ServerThread, since: int) -> set[int]:
+    """The requests since record ``since`` that the server is still answering."""
+    records = server.app.log[since:]
+    ended = {r["id"] for r in records if r["event"] != "request"}
+    return {r["id"] for r in records if r["event"] == "request" and r["id"] not in ended}

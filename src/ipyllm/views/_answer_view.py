@@ -43,6 +43,10 @@ _STATUS_INTERVAL = 0.5  # the status line (elapsed time) changes at most this of
 _FALLBACK_INTERVAL = 2.0  # the static fallback output is brought up to date this often
 _MAX_RAW_EVENTS = 2000  # the teaching panel keeps this many; later ones are counted only
 _MESSAGES_PER_SECOND = 20  # per view, whatever the token rate
+# How tall a live view grows when no max_height is given; past it, it follows its own end.
+# Answers streaming above the reader then stop moving the page: JupyterLab's "full"
+# windowing turns the browser's scroll anchoring off. The static copy is not limited.
+LIVE_MAX_HEIGHT = "40em"
 
 
 class AnswerView(widgets.VBox):
@@ -105,7 +109,12 @@ class AnswerView(widgets.VBox):
         self._last_status = 0.0
         self._raw_count = 0
 
-        parts = ViewParts(self.answer_id, max_height=max_height, events=events, notes=self.notes)
+        parts = ViewParts(
+            self.answer_id,
+            max_height=max_height or LIVE_MAX_HEIGHT,
+            events=events,
+            notes=self.notes,
+        )
         self._status, self._stop_button = parts.status, parts.stop_button
         self._reasoning_toggle, self._reasoning = parts.reasoning_toggle, parts.reasoning
         self._body, self._tail, self._extras = parts.body, parts.tail, parts.extras
