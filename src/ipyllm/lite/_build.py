@@ -27,7 +27,7 @@ from ._pyodide import KERNEL_PACKAGES, BuildError, Lock, Log, distribution, npm_
 from ._wheels import ipyllm_wheel, piplite_wheels, source_checkout
 
 #: Bumped when what the builder writes changes, so old sites are rebuilt.
-BUILDER_VERSION = 2
+BUILDER_VERSION = 3
 STAMP = "ipyllm-lite.json"
 NOTEBOOKS = ("quickstart.ipynb", "teaching-streaming.ipynb")
 RECORDINGS = "recordings.sqlite3"
@@ -203,9 +203,20 @@ def build(
     if replay is not None:
         shutil.copy2(replay, stage / "files" / RECORDINGS)
     settings = {KERNEL_PLUGIN: {"disablePyPIFallback": True}}
+    # The recordings are read as bytes through the browser's drive: say they are binary.
+    sqlite = {
+        "name": "sqlite3",
+        "extensions": [".sqlite3"],
+        "mimeTypes": ["application/vnd.sqlite3"],
+        "fileFormat": "base64",
+    }
     lite_json = {
         "jupyter-lite-schema-version": 0,
-        "jupyter-config-data": {"appName": "ipyllm", "litePluginSettings": settings},
+        "jupyter-config-data": {
+            "appName": "ipyllm",
+            "litePluginSettings": settings,
+            "fileTypes": {"sqlite3": sqlite},
+        },
     }
     (stage / "jupyter-lite.json").write_text(json.dumps(lite_json, indent=1), encoding="utf-8")
 
