@@ -236,6 +236,8 @@ class Writer(HTMLParser):
             namespace = "html"
         self.foreign_start = namespace != "html"
         if namespace == "html":
+            if tag == "image":
+                tag = "img"  # browsers read <image> as <img>
             self._implied_end_tags(tag)
             if tag in TABLE_PARTS and not self._in_table():
                 return  # a table part outside a table is ignored, as browsers do
@@ -319,6 +321,8 @@ class Writer(HTMLParser):
             # </p> and </br> leave MathML and SVG, as an HTML start tag does.
             while self.stack and not _bounds(self.stack[-1], HTML_NAMESPACE):
                 self._pop()
+        if tag in ("body", "html"):
+            return  # browsers keep every element open at </body> and </html>
         writes = not self.dropping and tag in self.cleaner.tags
         if tag == "br":
             if writes:
