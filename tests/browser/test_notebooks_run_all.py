@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -29,10 +30,11 @@ import pytest
 import pytest_asyncio
 
 from ipyllm.server import ServerThread
-from tests.browser.chat_helpers import ChatNotebook, shutdown_session
+from tests.browser.chat_helpers import DOCS_SCREENSHOTS, ChatNotebook, shutdown_session
 from tests.browser.harness import (
     PANEL,
     REPO_ROOT,
+    SCREENSHOT_DIR,
     JupyterServer,
     install_sentinel,
     page_report,
@@ -392,3 +394,111 @@ def _open_streams(server: ServerThread, since: int) -> set[int]:
     records = server.app.log[since:]
     ended = {r["id"] for r in records if r["event"] != "request"}
     return {r["id"] for r in records if r["event"] == "request" and r["id"] not in ended}
+
+
+# --- the stopped and the error state, light and dark; math while streaming -------------------
+
+# The WCAG contrast ratio of an element's text against the background it is drawn on (the
+# first ancestor with an opaque background colour).
+CONTRAST_JS = """
+el => {
+  const rgb = text => text.match(/[\\d.]+/g).map(Number);
+  const background = node => {
+    for (; node; node = node.parentElement) {
+      const [r, g, b, a = 1] = rgb(getComputedStyle(node).backgroundColor);
+      if (a > 0.99) return [r, g, b];
+    }
+    return [255, 255, 255];
+  };
+  const luminance = ([r, g, b]) => {
+    const [R, G, B] = [r, g, b].map(v => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * R + 0.7152 * G + 0.0722 * B;
+  };
+  const fg = luminance(rgb(getComputedStyle(el).color));
+  const bg = luminance(background(el));
+  return {ratio: (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05),
+          color: getComputedStyle(el).color, text: el.innerText.slice(0, 80)};
+}
+"""
+LIVE = ".ipyllm:not(.ipyllm-static)"
+
+
+async def change_theme(notebook: ChatNotebook, theme: str, light: bool) -> None:
+    await notebook.page.evaluate(
+        "theme => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme
+    )
+    await notebook.page.wait_for_function(
+        f"() => document.body.dataset.jpThemeLight === '{str(light).lower()}'", timeout=30_000
+    )
+
+
+async def screenshot(notebook: ChatNotebook, index: int, name: str) -> Path:
+    """A PNG of one cell in artifacts/screenshots/; with IPYLLM_UPDATE_DOCS=1, in
+    docs/screenshots/ too."""
+    await notebook.page.mouse.move(0, 0)  # no hover effects in the picture
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    target = SCREENSHOT_DIR / f"lab-{name}.png"
+    await notebook.cell(index).screenshot(path=target, animations="disabled")
+    if os.environ.get("IPYLLM_UPDATE_DOCS") == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(target, DOCS_SCREENSHOTS / f"{name}.png")
+    return target
+
+
+async def test_stopped_and_error_states_light_and_dark_with_math_typeset_live(
+    context: BrowserContext, jupyter_server: JupyterServer, slow_server: ServerThread
+) -> None:
+    """A stopped answer and a failed one, in JupyterLab's light and dark themes: pictures for
+    the docs, and the error red at 4.5:1 or more against its background in both. Math is
+    typeset while the answer streams, as soon as its delimiters close, and stays typeset in
+    the stopped answer."""
+    url = slow_server.url
+    sources = [
+        "%load_ext ipyllm\n%config Chat.provider = 'openai'\n%config Chat.history = False",
+        f"%%chat --base-url {url}/with/rate=8,latency=0/v1\nExplain streaming to a class.",
+        f"%%chat --base-url {url}/with/error_after=30,rate=100/v1\nTell me a long story.",
+    ]
+    stopped, failed = 1, 2
+    name = "looks.ipynb"
+    write_notebook(jupyter_server.root_dir / name, sources)
+    notebook = await open_lab(context, jupyter_server, name)
+    try:
+        for index in range(3):
+            await notebook.run_cell(index)
+        # While it streams: the formula of its third paragraph, closed, is typeset in the
+        # live tail (checked at every frame: the tail moves on within a second or two).
+        await notebook.wait_for_chat(
+            stopped,
+            f"""cell.querySelector("{LIVE} .ipyllm-status.ipyllm-state-streaming")
+                && cell.querySelector("{LIVE} .ipyllm-tail mjx-container")""",
+            raf=True,
+        )
+        # Stopped inside the list after it: the partial answer keeps its math.
+        await notebook.wait_for_output_text(stopped, "a blank line")
+        await notebook.click_output_button(stopped, "Stop")
+        state = await notebook.wait_ended(stopped)
+        assert state.state == "stopped" and "partial answer kept" in state.status, state
+        assert await notebook.cell(stopped).locator(f"{LIVE} mjx-container").count() >= 1
+        assert "$" not in state.body and "frac" not in state.body, state.body
+        error = await notebook.wait_ended(failed)
+        assert error.state == "error" and error.body, error  # the text before it is kept
+
+        for theme, light in (("JupyterLab Light", True), ("JupyterLab Dark", False)):
+            await change_theme(notebook, theme, light)
+            suffix = "light" if light else "dark"
+            await screenshot(notebook, stopped, f"stopped-{suffix}")
+            await screenshot(notebook, failed, f"error-{suffix}")
+            for selector in (".ipyllm-error", ".ipyllm-status.ipyllm-state-error"):
+                shown = notebook.cell(failed).locator(f"{LIVE} {selector}")
+                contrast = await shown.evaluate(CONTRAST_JS)
+                assert contrast["ratio"] >= 4.5, (theme, selector, contrast)
+            # The stop reads neutral: no error red on it.
+            note = notebook.cell(stopped).locator(f"{LIVE} .ipyllm-stopped")
+            assert (await note.evaluate(CONTRAST_JS))["ratio"] >= 4.5
+        assert await page_report(notebook.page) == CLEAN
+    finally:
+        await change_theme(notebook, "JupyterLab Light", True)  # a setting: later pages too
+        await asyncio.to_thread(shutdown_session, jupyter_server, name)
