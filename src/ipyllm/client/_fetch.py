@@ -12,7 +12,9 @@ Browsers refuse cross-origin calls the server does not allow (CORS) with the sam
 unreachable host: the message says both. Headers a page may not set (``Host``,
 ``Content-Length``, ``Connection``, ``Accept-Encoding``, ``User-Agent``) are left to the
 browser, and since the browser decompresses the body itself, ``Content-Encoding`` is removed
-from the response so httpx does not decode it twice.
+from the response so httpx does not decode it twice. A request in Anthropic's format (it has
+an ``anthropic-version`` header) gets ``anthropic-dangerous-direct-browser-access: true``,
+without which Anthropic's API refuses calls from a page; the key is in the page either way.
 
 Only importable where ``js`` and ``pyodide`` exist; :func:`ipyllm.client._net.default_transport`
 picks it on ``sys.platform == "emscripten"``.
@@ -32,6 +34,7 @@ _LEFT_TO_BROWSER = frozenset(
     {"host", "content-length", "connection", "accept-encoding", "user-agent", "keep-alive",
      "transfer-encoding", "te", "trailer", "upgrade", "expect"}
 )  # fmt: skip
+_ANTHROPIC_BROWSER = "anthropic-dangerous-direct-browser-access"
 # Describe the body as the browser received it, not as it is handed on (already decoded).
 _DROPPED_RESPONSE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
@@ -66,6 +69,9 @@ class FetchTransport(httpx.AsyncBaseTransport):
             for name, value in request.headers.multi_items()
             if name.lower() not in _LEFT_TO_BROWSER
         ]
+        if "anthropic-version" in request.headers and _ANTHROPIC_BROWSER not in request.headers:
+            # Anthropic's API answers a page only when asked this way (its CORS rule).
+            headers.append([_ANTHROPIC_BROWSER, "true"])
         init: dict[str, Any] = {
             "method": request.method,
             "headers": headers,
