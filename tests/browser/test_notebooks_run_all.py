@@ -78,10 +78,12 @@ ERROR_OUTPUTS_JS = f"""
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
+async def context(browser: Browser, jupyter_server: JupyterServer) -> AsyncIterator[BrowserContext]:
+    """A browser context of its own per test; the test's kernels are shut down after it."""
     context = await browser.new_context(viewport=VIEWPORT)
     yield context
     await context.close()
+    await asyncio.to_thread(jupyter_server.shutdown_sessions)
 
 
 async def open_lab(
@@ -317,11 +319,11 @@ async def test_answers_growing_above_do_not_move_the_reader(
     slow_server: ServerThread,
     windowing: str,
 ) -> None:
-    """Four long answers (3,000 words at 50 tokens a second) stream above the cell a reader
+    """Four long answers (4,000 words at 100 tokens a second) stream above the cell a reader
     looks at: that cell moves less than 50 px in 4 s, with JupyterLab's default windowing
     (the browser anchors the scroll) and with "full" windowing (it does not: each live
     view is bounded and follows its end)."""
-    fast = f"{slow_server.url}/with/rate=50,latency=0,words=3000/v1"
+    fast = f"{slow_server.url}/with/rate=100,latency=0,words=4000/v1"
     sources = [
         f"%load_ext ipyllm\n%config Chat.provider = 'openai'\n%config Chat.history = False\n"
         f"fast = {fast!r}",
