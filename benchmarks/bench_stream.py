@@ -28,6 +28,8 @@ from contextlib import asynccontextmanager
 import httpx
 
 import ipyllm
+import ipyllm.events  # ipyllm loads its submodules lazily: name the ones used here
+import ipyllm.sse
 
 REQUEST = {"model": "demo", "messages": [{"role": "user", "content": "benchmark"}], "stream": True}
 
