@@ -323,6 +323,111 @@ def test_crlf_split_across_deltas() -> None:
     assert renderer.finish() == render_markdown("line one\r\nline two\r\n\r\n# h\r")
 
 
+# Lines that start, end, continue or redefine blocks: list items at several depths, lazy
+# lines, table rows, fences, math, link definitions (also inside items), rules, headings.
+BLOCK_PIECES = [
+    *["- a\n", "- b **c\n", "  - nested\n", "    1. deep\n", "1. one\n", "2. two\n", "* star\n"],
+    *[
+        "- [ ] task\n",
+        "  cont\n",
+        "lazy text\n",
+        "\n",
+        "para *em\n",
+        "> quote\n",
+        "> - quoted item\n",
+    ],
+    *["| a | b |\n", "|---|---|\n", "  |--|--|\n", "    |---|\n", "| 1 | 2 |\n", "a | b\n"],
+    *["```\n", "```py\n", "x = 1\n", "  ```\n", "$$\n", "a + b$$\n", "$$x$$ y\n", "    indented\n"],
+    *[
+        "[a]: http://a.org\n",
+        "- [b]: http://b.org\n",
+        "see [a] [b]\n",
+        "[c]:\n",
+        "<http://c.org>\n",
+    ],
+    *["---\n", "===\n", "- - -x\n", "# head\n", "#tag\n", "-\n", "1.5 x\n", "--a\n"],
+]
+
+
+def fresh(text: str) -> tuple[list[str], str]:
+    renderer = streamed(text)
+    return renderer.frozen, renderer.tail_html
+
+
+def assert_frames_match_fresh_renderers(text: str, cuts: list[int]) -> None:
+    """A renderer fed ``text`` piece by piece (reusing what it parsed for earlier frames)
+    shows, at every cut, what a new renderer given the text up to there at once shows."""
+    renderer = StreamingMarkdown()
+    start = 0
+    for bound in sorted({min(cut, len(text)) for cut in cuts} | {len(text)}):
+        renderer.append(text[start:bound])
+        start = bound
+        assert (renderer.frozen, renderer.tail_html) == fresh(text[:bound]), text[:bound]
+    assert renderer.finish() == render_markdown(text)
+
+
+@pytest.mark.parametrize("name", sorted(ANSWERS))
+@pytest.mark.parametrize("step", [4, 11])
+def test_every_frame_matches_a_renderer_given_the_text_at_once(name: str, step: int) -> None:
+    text = ANSWERS[name]
+    assert_frames_match_fresh_renderers(text, list(range(0, len(text), step)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    pieces=st.lists(st.sampled_from(BLOCK_PIECES), max_size=14),
+    cuts=st.lists(st.integers(min_value=0, max_value=200), max_size=25),
+)
+def test_block_soup_frames_match_a_renderer_given_the_text_at_once(
+    pieces: list[str], cuts: list[int]
+) -> None:
+    text = "".join(pieces)
+    assert_frames_match_fresh_renderers(text, cuts)
+    assert stream_in_pieces(text, cuts) == render_markdown(text)
+
+
+@pytest.mark.parametrize(
+    ("before", "typed"),
+    [
+        ("Intro\n| a |", "\n|-"),  # the row under it makes the line a table header
+        ("- item\n| a |", "\n    |-"),  # ... or ends the list item it continued
+    ],
+)
+def test_a_line_in_doubt_until_the_next_one_is_complete_stays_live(before: str, typed: str) -> None:
+    # The complete lines hold one block: none is frozen, whatever the half-typed line says.
+    renderer = streamed(before)
+    _ = renderer.html
+    renderer.append(typed)
+    assert renderer.frozen == []
+    assert renderer.html == fresh(before + typed)[1]
+
+
+def test_a_half_typed_link_definition_does_not_hide_a_complete_block() -> None:
+    # "[a]:" is a paragraph, so "x" before it is complete; the half-typed line would make
+    # both one definition (which has no token) and leave "x" alone in the live text.
+    renderer = streamed("x\n\n[a]:")
+    _ = renderer.html
+    renderer.append("\n<https://a.org>")
+    assert renderer.frozen == ["<p>x</p>\n"]
+    assert renderer.finish() == render_markdown("x\n\n[a]:\n<https://a.org>")
+
+
+def test_list_items_defining_links_stream_like_one_shot() -> None:
+    text = "- [a]: https://a.org\n- see [a]\n- more [a]\n\n1. x\n\n   [b]: https://b.org\n2. [b]\n"
+    assert_frames_match_fresh_renderers(text, list(range(len(text))))
+    assert '<a href="https://b.org"' in stream_in_pieces(text, list(range(len(text))))
+
+
+def test_late_definition_renders_again_only_the_blocks_that_missed_it() -> None:
+    text = "See [x] and [1].\n\nNo links.\n\nOnly [1].\n\n[x]: https://x.org\n"
+    renderer = StreamingMarkdown()
+    for char in text:
+        renderer.append(char)
+        _ = renderer.html
+    assert renderer.finish() == render_markdown(text)
+    assert renderer.rerendered
+
+
 def test_tail_is_rendered_lazily() -> None:
     renderer = streamed("Some text")
     first = renderer.tail_html

@@ -4,9 +4,10 @@ Applied only to the live tail while streaming; never to frozen blocks, never at 
 Everything still goes through markdown-it (html=False) and nh3, so healing cannot make
 output unsafe: it only changes how half-typed Markdown looks for a moment.
 
-Two steps, both in :func:`parse_healed`: trailing lines whose meaning is not known yet (a
-table header before its delimiter row, a setext underline, a fence opener) are held back,
-and :func:`heal_inline` closes what the last paragraph left open.
+Two steps, both in :func:`heal_blocks` (between the block and inline halves of md.parse,
+:func:`parse_blocks` and :func:`parse_inline`): trailing lines whose meaning is not known
+yet (a table header before its delimiter row, a setext underline, a fence opener) are held
+back, and :func:`heal_inline` closes what the last paragraph left open.
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ from markdown_it.utils import EnvType
 
 from ._math import find_unescaped
 
-__all__ = ["heal_inline", "parse_healed"]
+__all__ = [
+    "heal_blocks",
+    "heal_inline",
+    "last_leaf",
+    "parse_blocks",
+    "parse_inline",
+]
 
 # --------------------------------------------------------------------------- held-back lines
 
@@ -36,7 +43,8 @@ def _line_count(source: str) -> int:
     return source.count("\n") + (0 if source.endswith("\n") or not source else 1)
 
 
-def _last_leaf(tokens: Sequence[Token]) -> int | None:
+def last_leaf(tokens: Sequence[Token]) -> int | None:
+    """Index of the last token that is not an opening or closing one."""
     return next((i for i in range(len(tokens) - 1, -1, -1) if tokens[i].nesting == 0), None)
 
 
@@ -65,7 +73,7 @@ def _pending_table_rows(source: str) -> int:
 
 def _without_pending_lines(source: str, tokens: Sequence[Token]) -> str | None:
     """The source minus trailing lines whose meaning is not known yet, or None."""
-    leaf_index = _last_leaf(tokens)
+    leaf_index = last_leaf(tokens)
     if leaf_index is None:
         return None
     leaf, parent = tokens[leaf_index], tokens[leaf_index - 1] if leaf_index else None
@@ -260,18 +268,33 @@ def _run_core_rules(rules: Sequence[Callable[[StateCore], None]], state: StateCo
     return state
 
 
-def parse_healed(md: MarkdownIt, source: str, env: EnvType) -> list[Token]:
-    """md.parse with the healing rules applied between block and inline parsing."""
+def _core_rules(md: MarkdownIt) -> tuple[list[Callable[[StateCore], None]], int]:
+    """md's core rules and the index of the first one after block parsing."""
     rules = md.core.ruler.getRules("")
-    split = rules.index(core_block_rule) + 1
-    state = _run_core_rules(rules[:split], StateCore(source, md, env))
+    return rules, rules.index(core_block_rule) + 1
+
+
+def parse_blocks(md: MarkdownIt, source: str, env: EnvType) -> StateCore:
+    """The first half of md.parse: ``source`` parsed into block tokens, inline not yet."""
+    rules, split = _core_rules(md)
+    return _run_core_rules(rules[:split], StateCore(source, md, env))
+
+
+def parse_inline(state: StateCore) -> list[Token]:
+    """The second half of md.parse, for block tokens from :func:`parse_blocks`."""
+    rules, split = _core_rules(state.md)
+    return _run_core_rules(rules[split:], state).tokens
+
+
+def heal_blocks(state: StateCore) -> list[Token]:
+    """:func:`parse_inline` with the healing rules applied first."""
     trimmed = _without_pending_lines(state.src, state.tokens)
     if trimmed is not None:
-        state = _run_core_rules(rules[:split], StateCore(trimmed, md, env))
-    leaf_index = _last_leaf(state.tokens)
+        state = parse_blocks(state.md, trimmed, state.env)
+    leaf_index = last_leaf(state.tokens)
     if leaf_index is not None:
         leaf = state.tokens[leaf_index]
         # Only a paragraph/heading/cell that runs to the end is still being typed.
         if leaf.type == "inline" and leaf.map and leaf.map[1] == _line_count(state.src):
             leaf.content = heal_inline(leaf.content)
-    return _run_core_rules(rules[split:], state).tokens
+    return parse_inline(state)
