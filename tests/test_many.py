@@ -257,3 +257,18 @@ async def _drain(answer: ipyllm.Stream) -> ipyllm.Transcript:
     async for _ in answer:
         pass
     return answer.transcript
+
+
+async def test_a_batch_shares_its_clients_and_closes_them_at_the_end() -> None:
+    import httpx
+
+    from ipyllm.client import shared_connections
+    from ipyllm.client import shared_client
+
+    timeout = httpx.Timeout(10.0)
+    assert shared_client(timeout) is None  # outside a batch, every stream has its own
+    async with shared_connections():
+        first = shared_client(timeout)
+        assert first is not None and shared_client(timeout) is first
+        assert shared_client(httpx.Timeout(3.0)) is not first  # other timeouts, other client
+    assert first.is_closed and shared_client(timeout) is None

@@ -15,6 +15,7 @@ from __future__ import annotations
 from ._api import achat, list_models, normalize_messages, stream
 from ._framing import FramingDecoder, JSONLine
 from ._images import image_part, image_parts, is_image, media_type_of
+from ._pool import shared_client, shared_connections
 from ._responses import error_details
 from ._retry import retry_after
 from ._sources import Source, SourceStream, as_source, failed_source, to_events
@@ -42,6 +43,8 @@ __all__ = [
     "resolve",
     "retry_after",
     "schema_problems",
+    "shared_client",
+    "shared_connections",
     "stream",
     "to_events",
 ]

@@ -30,7 +30,8 @@ from ..events import ErrorEvent, Event, Finish, RawEvent
 from ..pricing import answer_cost
 from ..transcript import Transcript
 from ._framing import FramingDecoder, JSONLine
-from ._net import body_chunks, snippet_of, ssl_context, text_of
+from ._net import body_chunks, default_transport, snippet_of, ssl_context, text_of
+from ._pool import shared_client
 from ._responses import (
     EARLY_FAILURE_HINT,
     error_details,
@@ -139,7 +140,8 @@ class Stream:
         transcript = self.transcript
         transcript.start()
         try:
-            async with self._http_client() as client:
+            client, owned = self._http_client()
+            try:
                 response, whole = await self._sender.open(client, self._request)
                 try:
                     events = self._read(response) if whole is None else self._answer(whole)
@@ -147,6 +149,9 @@ class Stream:
                         yield event
                 finally:
                     await response.aclose()
+            finally:
+                if owned:
+                    await client.aclose()
             if self.schema is not None:
                 transcript.parsed = structured_value(transcript, self.schema)
         except StreamError as error:
@@ -303,15 +308,25 @@ class Stream:
         data = redact(wire_event.data, self.target.api_key)
         return RawEvent(data, wire_event.event, time.monotonic() - started)
 
-    def _http_client(self) -> httpx.AsyncClient:
+    def _http_client(self) -> tuple[httpx.AsyncClient, bool]:
+        """The client to send with, and whether this stream owns it (and must close it):
+        a batch's shared one for the network, else one of its own."""
         timeout = httpx.Timeout(
             connect=self.connect_timeout, read=self.stall_timeout, write=30.0, pool=30.0
         )
         transport = self._transport or self.target.dialect.transport(self.target.base_url)
         if self._recorder is not None:
-            inner = transport or httpx.AsyncHTTPTransport(verify=ssl_context())
+            inner = (
+                transport or default_transport() or httpx.AsyncHTTPTransport(verify=ssl_context())
+            )
             transport = self._recorder.wrap(inner)
-        return httpx.AsyncClient(timeout=timeout, transport=transport, verify=ssl_context())
+        transport = transport or default_transport()  # a browser's fetch, in Pyodide
+        if transport is None:
+            shared = shared_client(timeout)
+            if shared is not None:
+                return shared, False
+        client = httpx.AsyncClient(timeout=timeout, transport=transport, verify=ssl_context())
+        return client, True
 
     def _interpret_answer(self, answer: Any) -> list[Event] | None:
         parser = self.target.dialect.new_parser(self.schema)

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Callable, Generator
 from typing import Any
 
-from ..client import Source
+from ..client import Source, shared_connections
 from ..transcript import Transcript
 from ..views import BatchSink
 from ._registry import register, unregister
@@ -70,7 +70,8 @@ class Batch:
     async def _main(self) -> list[Transcript]:
         gate = asyncio.Semaphore(self.concurrency)
         try:
-            await asyncio.gather(*(self._row(index, gate) for index in range(self.count)))
+            async with shared_connections():  # rows reuse connections; closed at the end
+                await asyncio.gather(*(self._row(index, gate) for index in range(self.count)))
         except asyncio.CancelledError:  # our caller was cancelled, not Stop: stop the rows
             self.stop()
             raise
