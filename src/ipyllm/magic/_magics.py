@@ -17,7 +17,7 @@ import ipyllm
 
 from .._chat import chat
 from .._many import parse_target
-from ..client import image_parts, resolve
+from ..client import Target, image_parts, resolve
 from ..client.store import Store, default_store_path
 from ..conversation import Session, Turn, fill, history_messages, prompt_budget
 from ..errors import AuthenticationError, ConfigurationError, StoreError
@@ -110,6 +110,7 @@ class ChatMagics(Magics, Commands):
             earlier = session.turns[:position] if options.history else []
         # The model decides the history budget; keys are checked when the stream is made.
         target = resolve(options.provider, options.model, options.base_url, require_key=False)
+        _refuse_a_missing_key(target)
         budget = prompt_budget(target.model, options.max_tokens, options.context_window)
         messages, dropped = history_messages(
             earlier, options.system, prompt, budget=budget, images=images
@@ -275,6 +276,17 @@ class ChatMagics(Magics, Commands):
                 self._store_problem = str(error)
 
         return log
+
+
+def _refuse_a_missing_key(target: Target) -> None:
+    """The provider's own service needs a key; in a notebook it comes from the environment
+    (the API's ``api_key=`` is no option here), so say that, before anything is sent."""
+    env = target.dialect.api_key_env
+    if env and not target.api_key and target.endpoint is None:
+        raise UsageError(
+            f"no API key for {target.provider}: set {env} in the environment the kernel "
+            "started from, then restart the kernel (or choose a server with --base-url)"
+        )
 
 
 def _key_hint(env: str | None) -> Callable[[BaseException], str | None]:
