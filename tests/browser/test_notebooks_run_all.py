@@ -496,6 +496,7 @@ async def test_stopped_and_error_states_light_and_dark_with_math_typeset_live(
             for selector in (".ipyllm-error", ".ipyllm-status.ipyllm-state-error"):
                 shown = notebook.cell(failed).locator(f"{LIVE} {selector}")
                 contrast = await shown.evaluate(CONTRAST_JS)
+                print(f"{theme}: {selector} {contrast['color']} at {contrast['ratio']:.2f}:1")
                 assert contrast["ratio"] >= 4.5, (theme, selector, contrast)
             # The stop reads neutral: no error red on it.
             note = notebook.cell(stopped).locator(f"{LIVE} .ipyllm-stopped")
