@@ -28,6 +28,7 @@ from contextlib import asynccontextmanager
 import httpx
 
 import ipyllm
+import ipyllm.client  # loaded before timing, as a module imported at start-up is
 import ipyllm.events  # ipyllm loads its submodules lazily: name the ones used here
 import ipyllm.sse
 
