@@ -37,12 +37,14 @@ from ._budget import MessageBudget
 from ._outputs import NotebookOutputs, someone_watching, widget_bundle
 from ._outputs import display_again as display_live_again
 from ._parts import ViewParts, descendants, notes_html
-from ._segments import SEGMENT_BYTES
 
 _STATUS_INTERVAL = 0.5  # the status line (elapsed time) changes at most this often
 _FALLBACK_INTERVAL = 2.0  # the static fallback output is brought up to date this often
 _MAX_RAW_EVENTS = 2000  # the teaching panel keeps this many; later ones are counted only
 _MESSAGES_PER_SECOND = 20  # per view, whatever the token rate
+# Frozen blocks ride with the live tail until they reach this size, then go once, sealed:
+# small enough that re-sending them each frame costs little, large enough to seal rarely.
+_SEAL_BYTES = 1024
 # How tall a live view grows when no max_height is given; past it, it follows its own end.
 # Answers streaming above the reader then stop moving the page: JupyterLab's "full"
 # windowing turns the browser's scroll anchoring off. The static copy is not limited.
@@ -318,12 +320,12 @@ class AnswerView(widgets.VBox):
         self._tick_timer = self._loop.call_later(_STATUS_INTERVAL, self._tick)
 
     def _seal_full_segment(self) -> None:
-        """Move the frozen blocks out of the tail's widget once they fill a segment."""
+        """Move the frozen blocks out of the tail's widget once they reach _SEAL_BYTES."""
         frozen = self._renderer.frozen
         unsealed = frozen[self._sealed_blocks :]
-        if sum(len(block) for block in unsealed) >= SEGMENT_BYTES:
-            # One piece of at least a segment's size always opens a segment of its own,
-            # so a sealed segment is sent once, whole, and never updated.
+        if sum(len(block) for block in unsealed) >= _SEAL_BYTES:
+            # Sealed pieces fill 4 KB segments: a segment is sent a few times while it
+            # fills, then never again; the tail's message stays small.
             self._body.append("".join(unsealed))
             self._sealed_blocks = len(frozen)
 
