@@ -142,6 +142,13 @@ class JupyterServer:
             body = response.read()
         return json.loads(body) if body else None
 
+    def restart_kernel(self, notebook_name: str) -> None:
+        """Restart the kernel of one notebook's session (returns once it has restarted)."""
+        sessions = self.api("GET", "/api/sessions")
+        assert isinstance(sessions, list)
+        [kernel_id] = [s["kernel"]["id"] for s in sessions if s.get("path") == notebook_name]
+        self.api("POST", f"/api/kernels/{kernel_id}/restart")
+
     def shutdown_sessions(self) -> None:
         """Shut down every notebook session and its kernel, so kernels don't pile up."""
         sessions = self.api("GET", "/api/sessions")
@@ -406,13 +413,16 @@ class NotebookPage:
         await self.page.locator(CELL).first.wait_for(timeout=OPEN_TIMEOUT_MS)
         await self.wait_for_kernel_idle(OPEN_TIMEOUT_MS)
 
-    async def reopen(self) -> None:
-        """Close the notebook's tab and open the notebook in a new one, from the server.
+    async def reopen(self, while_closed: Callable[[], Awaitable[object]] | None = None) -> None:
+        """Close the notebook's tab and open the notebook in a new one, from the server,
+        after ``while_closed()`` if given (e.g. restart the kernel meanwhile).
         The sentinel's records carry over; its xss count starts again at 0 in the new tab."""
         sentinel = _SENTINELS[self.page]
         context = self.page.context
         # Without beforeunload: JupyterLab's "leave the page?" prompt must not block this.
         await self.page.close(run_before_unload=False)
+        if while_closed is not None:
+            await while_closed()
         self.page = await context.new_page()
         await install_sentinel(self.page, sentinel)
         await self.open()

@@ -3,8 +3,11 @@ server running in this process.
 
 One notebook per frontend serves the first group of tests (a kernel started once): an answer
 growing in place while the kernel stays idle, Stop, math and code, the raw-events panel, the
-height limit, and finally save and reopen. The hostile corpus goes through %%chat in its own
-notebook, replayed event by event, and is checked live, saved, reopened and exported.
+height limit, and finally save and reopen. Each answer is two outputs, its live widget and a
+static fallback beside it; the page shows exactly one, the widget while its model lives, and
+every frame is watched for that. The hostile corpus goes through %%chat in its own notebook,
+replayed event by event, and is checked live, saved, reopened after a kernel restart (the
+fallbacks shown) and exported.
 Screenshots go to artifacts/screenshots/; IPYLLM_UPDATE_DOCS=1 also copies four of
 JupyterLab's into docs/screenshots/.
 """
@@ -24,14 +27,23 @@ from typing import TYPE_CHECKING
 import pytest
 import pytest_asyncio
 
-from ipyllm.render import STYLESHEET
-from ipyllm.server import ServerThread, demo_answer
+from ipyllm.server import ServerThread
 from tests.browser.chat_helpers import (
     ChatNotebook,
     ChatState,
+    answer_in,
+    assert_same_words,
     dom_violations,
+    ended_count,
+    fallback_html,
+    full_answer,
+    prose_words,
     replay_url,
+    request_id_after,
     shutdown_session,
+    watch_frames,
+    without_static_styles,
+    words_of,
     write_hostile_fixtures,
 )
 from tests.browser.harness import (
@@ -44,7 +56,7 @@ from tests.browser.harness import (
     wait_until,
     write_notebook,
 )
-from tests.safety import violations
+from tests.test_static_math import static_violations
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, BrowserContext, Page
@@ -53,6 +65,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 CLEAN = {"xss": 0, "dialogs": [], "foreign_requests": []}
+# What the frame watcher must never see: an answer shown twice or not at all, a dead widget.
+NOTHING_WRONG = {"notOne": [], "notOneCount": 0, "notFound": []}
 # Tall enough for a whole finished answer in one cell screenshot.
 VIEWPORT = {"width": 1000, "height": 1400}
 
@@ -101,38 +115,6 @@ def chat_cells(server_url: str) -> list[str]:
     ]
 
 
-def full_answer(prompt: str, words: int | None = None) -> str:
-    return demo_answer([{"role": "user", "content": prompt}], words=words)
-
-
-def words_of(text: str) -> list[str]:
-    """The words (4 letters or more) of a text, in order: what a rendering must keep."""
-    return re.findall(r"[A-Za-z]{4,}", text)
-
-
-def prose_words(markdown: str) -> list[str]:
-    """The words of a Markdown answer that show as words on the page: not the TeX of its
-    formulas (MathJax draws those), nor the language of its code fences."""
-    markdown = re.sub(r"\$\$.*?(\$\$|\Z)", " ", markdown, flags=re.DOTALL)
-    markdown = re.sub(r"\$[^$\n]*(\$|\Z)", " ", markdown)
-    markdown = re.sub(r"^```\w*$", " ", markdown, flags=re.MULTILINE)
-    return words_of(markdown)
-
-
-def assert_same_words(shown: str, markdown: str) -> None:
-    """The page shows the answer's words in order (a stopped answer's last word or two may
-    be cut differently, e.g. inside a formula)."""
-    page_words, answer_words = words_of(shown), prose_words(markdown)
-    assert abs(len(page_words) - len(answer_words)) <= 2, (page_words, answer_words)
-    common = min(len(page_words), len(answer_words)) - 2
-    assert page_words[:common] == answer_words[:common], (page_words, answer_words)
-
-
-def answer_in(plain: str) -> str:
-    """The answer's own text in a static output's text/plain (status line and notes off)."""
-    return plain.split("\n\n", 1)[1].removesuffix("\n\nStopped: the answer above is partial.")
-
-
 # --- fixtures -------------------------------------------------------------------------------
 
 
@@ -160,6 +142,7 @@ async def chat(
 ) -> AsyncIterator[ChatNotebook]:
     """The shared notebook, opened once per frontend (one kernel for the tests that use it)."""
     context = await browser.new_context(viewport=VIEWPORT)
+    await watch_frames(context)
     page = await context.new_page()
     await install_sentinel(page)
     name = f"chat-{chat_frontend}.ipynb"
@@ -173,20 +156,10 @@ async def chat(
     await asyncio.to_thread(jupyter_server.shutdown_sessions)
 
 
-def new_records(server: ServerThread, since: int) -> list[dict]:
-    return server.app.log[since:]
-
-
-async def request_id_after(server: ServerThread, since: int) -> int:
-    """The id of the first request the teaching server logged after record ``since``."""
-    ids: list[int] = []
-
-    async def logged() -> bool:
-        ids[:] = [r["id"] for r in new_records(server, since) if r["event"] == "request"]
-        return bool(ids)
-
-    await wait_until(logged, 10_000, "the kernel never reached the teaching server")
-    return ids[0]
+async def frame_problems(notebook: ChatNotebook) -> dict[str, object]:
+    """What the frame watcher saw go wrong in the notebook's page so far."""
+    seen = await notebook.frames_seen()
+    return {key: seen[key] for key in NOTHING_WRONG}
 
 
 # --- one notebook per frontend --------------------------------------------------------------
@@ -205,7 +178,10 @@ async def test_answer_grows_in_place_while_kernel_idle(chat: ChatNotebook) -> No
 
     first = samples[0]
     assert (first.spinner and "waiting for the first token" in first.status) or first.body
-    assert all(s.outputs == 1 and s.live for s in samples), samples  # one output area
+    # One output shown, the live widget; its fallback (once displayed) beside it, hidden.
+    assert all(s.shown_outputs == 1 and s.live for s in samples), samples
+    assert all(s.fallback_hidden for s in samples if s.fallback), samples
+    assert samples[-1].fallback and samples[-1].outputs == 2, samples[-1]
     bodies = [body for body, _ in groupby(s.body for s in samples) if body]
     for earlier, later in pairwise(bodies):
         assert later.startswith(earlier) and len(later) > len(earlier), bodies
@@ -218,7 +194,7 @@ async def test_answer_grows_in_place_while_kernel_idle(chat: ChatNotebook) -> No
     assert await chat.output_text(ONE_PLUS_ONE) == "2"
     state = await chat.chat_state(STREAM)
     assert state.live and "streaming" in state.status, "the answer ended before 1+1 ran"
-    assert state.outputs == 1
+    assert state.shown_outputs == 1 and state.fallback_hidden, state
     # This answer goes on for ~20 s while the next tests run; test_saved_and_reopened
     # checks how it ended.
 
@@ -230,7 +206,9 @@ async def test_stop_closes_the_connection_and_keeps_the_partial_answer(
     await chat.run_cell(STOP)
     request_id = await request_id_after(teaching, since)
     # Mid-stream, once the code block has started: the picture of a stream in progress.
-    await chat.wait_for_chat(STOP, 'cell.querySelector(".ipyllm-body pre.ipyllm-code")')
+    await chat.wait_for_chat(
+        STOP, 'cell.querySelector(".ipyllm:not(.ipyllm-static) .ipyllm-body pre.ipyllm-code")'
+    )
     assert (await chat.chat_state(STOP)).stop_enabled
     await chat.shoot("streaming", STOP, docs_name="streaming.png")
 
@@ -244,13 +222,14 @@ async def test_stop_closes_the_connection_and_keeps_the_partial_answer(
     assert disconnect is not None and disconnect["event"] == "disconnect", disconnect
     assert disconnect["time"] - clicked < 1.0, disconnect["time"] - clicked
 
-    state = await chat.wait_static(STOP)
-    assert state.outputs == 1
+    state = await chat.wait_ended(STOP)
+    assert state.live and state.shown_outputs == 1 and state.fallback_hidden, state
     assert "stopped" in state.status and "partial answer kept" in state.status
-    assert "Stopped: the answer above is partial." in await chat.output_text(STOP)
-    # The output's own record of the answer (text/plain) is a prefix of the whole answer.
-    [output] = await chat.output_model(STOP)
-    assert WIDGET_MIME not in output["data"]
+    assert "Stopped: the answer above is partial." in state.text
+    # The fallback's record of the answer (text/plain) is a prefix of the whole answer.
+    widget, output = await chat.output_model(STOP)
+    assert WIDGET_MIME in widget["data"] and WIDGET_MIME not in output["data"]
+    assert state.fallback_state == "stopped"
     plain: str = output["data"]["text/plain"]
     partial = answer_in(plain)
     whole = full_answer(STOPPED)
@@ -290,8 +269,14 @@ async def test_math_and_code_typeset_live_and_static(chat: ChatNotebook) -> None
     )
     assert (await chat.chat_state(MATH_CELL)).live
 
-    state = await chat.wait_static(MATH_CELL)
-    assert "done" in state.status
+    state = await chat.wait_ended(MATH_CELL)
+    assert "done" in state.status and state.live
+    # The final live view: math typeset, code highlighted, the table.
+    live = chat.output_area(MATH_CELL).locator(".ipyllm:not(.ipyllm-static)")
+    assert await live.locator("mjx-container[display=true]").count() == 1
+    assert await live.locator(".ipyllm-body pre.ipyllm-code span.k").count() >= 1
+    assert await live.locator(".ipyllm-body table tbody tr").count() == 3
+    # The static fallback (hidden here; what a page shows after a kernel restart) too.
     static = chat.output_area(MATH_CELL).locator(".ipyllm-static")
     assert await static.locator("mjx-container:not([display=true])").count() >= 3
     assert await static.locator("mjx-container[display=true]").count() == 1
@@ -318,7 +303,7 @@ async def test_raw_events_panel(chat: ChatNotebook) -> None:
         EVENTS_CELL,
         'cell.querySelectorAll(".ipyllm:not(.ipyllm-static) .ipyllm-raw-event").length >= 15',
     )
-    raw = chat.output_area(EVENTS_CELL).locator(".ipyllm-raw")
+    raw = chat.output_area(EVENTS_CELL).locator(".ipyllm:not(.ipyllm-static) .ipyllm-raw")
     assert await raw.is_visible()
     texts = await raw.locator(".ipyllm-raw-event").all_inner_texts()
     assert all(re.match(r"^\s*\d+\.\d ms ", text) for text in texts), texts[:3]
@@ -330,8 +315,8 @@ async def test_raw_events_panel(chat: ChatNotebook) -> None:
     )
     assert spacing < 1.6, spacing
     await chat.shoot("events", EVENTS_CELL, docs_name="events.png")
-    state = await chat.wait_static(EVENTS_CELL)
-    assert "done" in state.status and state.outputs == 1
+    state = await chat.wait_ended(EVENTS_CELL)
+    assert "done" in state.status and state.shown_outputs == 1 and state.live
 
 
 SCROLL_JS = """
@@ -390,7 +375,7 @@ async def test_height_limit_follows_new_text_until_the_reader_scrolls_up(
         """(() => { const box = cell.querySelector(".ipyllm:not(.ipyllm-static) .ipyllm-body");
                     return box && box.scrollHeight > box.clientHeight + 500; })()""",
     )
-    box = chat.output_area(HEIGHT_CELL).locator(".ipyllm-body")
+    box = chat.output_area(HEIGHT_CELL).locator(".ipyllm:not(.ipyllm-static) .ipyllm-body")
     await box.evaluate(
         "box => { window.__ipyllm_scrolled = false;"
         " box.addEventListener('scrollend', () => { window.__ipyllm_scrolled = true; },"
@@ -412,7 +397,7 @@ async def test_height_limit_follows_new_text_until_the_reader_scrolls_up(
     assert watched[-1]["below"] >= anchor["below"] + 150, (anchor, watched[-1])
 
     await chat.click_output_button(HEIGHT_CELL, "Stop")
-    state = await chat.wait_static(HEIGHT_CELL)
+    state = await chat.wait_ended(HEIGHT_CELL)
     assert "stopped" in state.status
 
 
@@ -420,58 +405,74 @@ async def test_saved_and_reopened(chat: ChatNotebook) -> None:
     # Its own two answers (so this test stands alone): one finished, one stopped.
     await chat.run_cell(SAVED_CELL)
     await chat.run_cell(SAVED_STOP_CELL)
-    await chat.wait_for_chat(SAVED_STOP_CELL, 'cell.querySelector(".ipyllm-body")?.innerText')
-    await chat.click_output_button(SAVED_STOP_CELL, "Stop")
-    # Every answer started in this notebook has ended (the 20 s one of the first test too).
-    await wait_until(
-        lambda: _no_live_views(chat), 40_000, "an answer was still streaming after 40 s"
+    await chat.wait_for_chat(
+        SAVED_STOP_CELL, 'cell.querySelector(".ipyllm:not(.ipyllm-static) .ipyllm-body")?.innerText'
     )
+    await chat.click_output_button(SAVED_STOP_CELL, "Stop")
     answered = [i for i in CHAT_CELLS if (await chat.chat_state(i)).outputs]
     assert {SAVED_CELL, SAVED_STOP_CELL} <= set(answered)
+    # Every answer started in this notebook has ended (the 20 s one of the first test too).
+    await wait_until(
+        lambda: _all_ended(chat, answered), 40_000, "an answer was still streaming after 40 s"
+    )
     before = {i: await chat.output_model(i) for i in answered}
+    first_page = await frame_problems(chat)
 
     saved = await chat.save()
-    for index, cell in enumerate(saved.cells):
-        for output in cell.get("outputs", []):
-            assert WIDGET_MIME not in output.get("data", {}), (index, output)
     for index in answered:
-        [output] = saved.cells[index].outputs
+        widget, output = saved.cells[index].outputs
+        # The live output keeps only the widget's reference (and its text/plain): no answer.
+        assert widget["output_type"] == "display_data"
+        assert set(widget["data"]) == {WIDGET_MIME, "text/plain"}, widget
         assert output["output_type"] == "display_data"
         assert {"text/html", "text/markdown", "text/plain"} <= set(output["data"])
-        assert output["data"]["text/plain"] == before[index][0]["data"]["text/plain"]
+        assert WIDGET_MIME not in output["data"]
+        assert output["data"]["text/plain"] == before[index][1]["data"]["text/plain"]
         assert output["metadata"]["ipyllm"]["status"] in ("done", "stopped")
-    assert saved.cells[SAVED_CELL].outputs[0]["metadata"]["ipyllm"]["status"] == "done"
-    assert saved.cells[SAVED_STOP_CELL].outputs[0]["metadata"]["ipyllm"]["status"] == "stopped"
+        answer_id = output["metadata"]["ipyllm_fallback"]
+        fallback_html(answer_id, output["data"]["text/html"])  # marked as its answer's fallback
+    assert saved.cells[SAVED_CELL].outputs[1]["metadata"]["ipyllm"]["status"] == "done"
+    assert saved.cells[SAVED_STOP_CELL].outputs[1]["metadata"]["ipyllm"]["status"] == "stopped"
     if STREAM in answered:
-        assert saved.cells[STREAM].outputs[0]["data"]["text/plain"].endswith(full_answer(STREAMED))
+        assert saved.cells[STREAM].outputs[1]["data"]["text/plain"].endswith(full_answer(STREAMED))
 
+    # Reopened while the kernel lives: every answer is its live widget again, final.
     await chat.reopen()
     await chat.widen()
+    await wait_until(lambda: _all_ended(chat, answered), 30_000, "the live views were not restored")
     await _settle(chat.page)
     assert await chat.trusted()
     for index in answered:
-        data = saved.cells[index].outputs[0]["data"]
+        data = saved.cells[index].outputs[1]["data"]
         state = await chat.chat_state(index)
-        assert state.static and not state.live and state.outputs == 1, (index, state)
+        assert state.live and state.shown_outputs == 1 and state.fallback_hidden, (index, state)
         status = data["text/plain"].split("\n\n", 1)[0]
         assert state.status == status
-        assert_same_words(state.body, answer_in(data["text/plain"]))
-    assert full_answer(SAVED).splitlines()[0].removeprefix("## ") in await chat.output_text(
-        SAVED_CELL
+        assert_same_words(state.prose, answer_in(data["text/plain"]))
+    assert (
+        full_answer(SAVED).splitlines()[0].removeprefix("## ")
+        in (await chat.chat_state(SAVED_CELL)).text
     )
     if MATH_CELL in answered:  # typeset again after reopening
-        assert await chat.output_area(MATH_CELL).locator("mjx-container[display=true]").count()
+        live = chat.output_area(MATH_CELL).locator(".ipyllm:not(.ipyllm-static)")
+        assert await live.locator("mjx-container[display=true]").count()
     assert await chat.report() == CLEAN
     await chat.shoot("reopened", SAVED_CELL)
+    # Never two views of an answer at once, nor none, nor a dead widget: in either page.
+    assert first_page == NOTHING_WRONG, first_page
+    assert await frame_problems(chat) == NOTHING_WRONG
 
 
-async def _no_live_views(chat: ChatNotebook) -> bool:
-    return await chat.page.locator(".jp-NotebookPanel .ipyllm:not(.ipyllm-static)").count() == 0
+async def _all_ended(chat: ChatNotebook, cells: list[int]) -> bool:
+    return await ended_count(chat.page) == len(cells)
 
 
 # --- hostile output, end to end -------------------------------------------------------------
 
 
+# Two outputs an answer, each fallback re-rendered every 2 s while 37 answers stream, and a
+# kernel restart before the reopen: on 2 busy cores this takes up to ~2 minutes.
+@pytest.mark.timeout(300)
 async def test_hostile_payloads_end_to_end(
     browser: Browser,
     jupyter_server: JupyterServer,
@@ -481,8 +482,10 @@ async def test_hostile_payloads_end_to_end(
     tmp_path: Path,
 ) -> None:
     """Every payload of tests/corpus/hostile, streamed through %%chat piece by piece (3-8
-    characters an event, ~25 events a second), checked while streaming, once finished, after
-    save and reopen, and (JupyterLab) in the HTML that nbconvert exports."""
+    characters an event, ~25 events a second), checked while streaming, once finished (the
+    live widgets and their hidden fallbacks, and the fallbacks' HTML), after save, kernel
+    restart and reopen (the fallbacks shown), and (JupyterLab) in the HTML that nbconvert
+    exports."""
     _, payloads = hostile_dir
     names = list(payloads)
     sources = ["%load_ext ipyllm"] + [
@@ -504,12 +507,12 @@ async def test_hostile_payloads_end_to_end(
         live_checks = 0
 
         async def check_outputs() -> int:
-            """Check the DOM of every output so far; return how many answers are live."""
+            """Check the DOM of every output so far; return how many answers have ended."""
             nonlocal live_checks
             seen.extend(await notebook.dom_violations())
-            live = await page.locator(".jp-NotebookPanel .ipyllm:not(.ipyllm-static)").count()
-            live_checks += live > 0
-            return await page.locator(".jp-NotebookPanel .ipyllm-static").count()
+            streaming = ".jp-NotebookPanel .ipyllm:not(.ipyllm-static) .ipyllm-state-streaming"
+            live_checks += await page.locator(streaming).count() > 0
+            return await ended_count(page)
 
         # The cells one after another, so several streams overlap; between cells, the DOM of
         # every output so far is checked, so intermediate states are checked too.
@@ -517,28 +520,39 @@ async def test_hostile_payloads_end_to_end(
             await notebook.run_cell(index)
             await check_outputs()
 
-        async def all_static() -> bool:
+        async def all_ended() -> bool:
             return await check_outputs() == len(names)
 
-        await wait_until(all_static, 30_000, "not every hostile answer finished")
+        try:
+            await wait_until(all_ended, 30_000, "not every hostile answer finished")
+        except TimeoutError:
+            states = [await notebook.chat_state(i) for i in range(1, len(sources))]
+            unfinished = {names[i]: s for i, s in enumerate(states) if s.state != "done"}
+            raise TimeoutError(f"hostile answers not ended: {unfinished or states}") from None
         assert live_checks >= 20, live_checks  # most checks saw answers still streaming
         assert not seen, sorted(set(seen))
         assert await notebook.report() == CLEAN
 
         for index, file_name in enumerate(names, start=1):
             state = await notebook.chat_state(index)
-            assert "done" in state.status and state.outputs == 1, (file_name, state)
-            [output] = await notebook.output_model(index)
-            html = output["data"]["text/html"].removeprefix(f"<style>{STYLESHEET}</style>")
-            assert not violations(html), (file_name, violations(html))
+            assert "done" in state.status and state.live, (file_name, state)
+            assert state.shown_outputs == 1 and state.fallback_hidden, (file_name, state)
+            widget, output = await notebook.output_model(index)
+            assert set(widget["data"]) == {WIDGET_MIME, "text/plain"}, (file_name, widget)
+            html = fallback_html(output["metadata"]["ipyllm_fallback"], output["data"]["text/html"])
+            html = without_static_styles(html)
+            assert not static_violations(html), (file_name, static_violations(html))
             plain = output["data"]["text/plain"]
             assert plain.split("\n\n", 1)[1] == payloads[file_name], file_name
 
         await notebook.save()
-        await notebook.reopen()
+        # Reopened after a kernel restart: the widgets' models are gone, so the page shows the
+        # saved fallbacks, the static copies (the live widgets' reopened page, with the kernel
+        # alive, renders what the live checks above saw: test_saved_and_reopened covers it).
+        await notebook.reopen(lambda: asyncio.to_thread(jupyter_server.restart_kernel, name))
         assert await notebook.trusted()  # saved by the frontend, so signed: the strict case
         await wait_until(
-            lambda: _static_count(notebook.page, len(names)), 30_000, "outputs not shown"
+            lambda: _fallbacks_shown(notebook.page, len(names)), 30_000, "fallbacks not shown"
         )
         await _settle(notebook.page)
         assert await notebook.dom_violations() == []
@@ -552,8 +566,12 @@ async def test_hostile_payloads_end_to_end(
         await asyncio.to_thread(shutdown_session, jupyter_server, name)
 
 
-async def _static_count(page: Page, expected: int) -> bool:
-    return await page.locator(".jp-NotebookPanel .ipyllm-static").count() == expected
+async def _fallbacks_shown(page: Page, expected: int) -> bool:
+    shown = await page.evaluate(
+        """() => [...document.querySelectorAll(".jp-NotebookPanel .ipyllm-static")]
+                   .filter(el => el.checkVisibility()).length"""
+    )
+    return bool(shown == expected)
 
 
 async def _settle(page: Page) -> None:
@@ -588,6 +606,13 @@ async def check_exported_page(context: BrowserContext, html_file: Path, expected
     await page.route(re.compile("^" + re.escape(file_url) + "$"), lambda route: route.continue_())
     await page.goto(file_url)
     assert await page.locator(".ipyllm-static").count() == expected
+    # Each answer's fallback is what the page shows; nothing of the widget output's stand-in.
+    shown = await page.evaluate(
+        """() => [...document.querySelectorAll(".ipyllm-static")]
+                   .filter(el => el.checkVisibility()).length"""
+    )
+    assert shown == expected, (shown, expected)
+    assert "live widget" not in await page.locator("body").inner_text()
     await _settle(page)
     text = html_file.read_text(encoding="utf-8")
     head = text[: text.index("<body")]
