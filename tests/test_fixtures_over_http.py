@@ -141,7 +141,7 @@ async def test_retryable_statuses_are_retried_and_others_are_not(
         max_retries=1,
     )
     # Waiting out a real retry-after (23 s for Anthropic) is not this test's business:
-    answer.retry_budget = 2.0
+    answer.retry_budget = answer._sender.retry_budget = 2.0
     with pytest.raises(HTTPStatusError):
         async for _ in answer:
             pass
