@@ -129,6 +129,29 @@ def write_test_notebook(path: Path) -> Path:
     return path
 
 
+def wheel_under_test(cache: Path) -> Path:
+    """This checkout's wheel, or IPYLLM_LITE_WHEEL's (to test a given one), under its hash."""
+    from ipyllm.lite._pyodide import sha256_of
+    from ipyllm.lite._wheels import ipyllm_wheel
+
+    given = os.environ.get("IPYLLM_LITE_WHEEL")
+    if not given:
+        return ipyllm_wheel(cache / "ipyllm-wheel", lambda line: None)
+    path = Path(given)
+    kept = cache / "ipyllm-wheel" / sha256_of(path) / path.name
+    if not kept.exists():
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, kept)
+    return kept
+
+
+def forget_old_sites(cache: Path, keep: Path) -> None:
+    """Test sites of other wheels not used for a day go (each is about 40 MB)."""
+    for old in cache.glob("site-test-*"):
+        if old != keep and old.is_dir() and time.time() - old.stat().st_mtime > 86_400:
+            shutil.rmtree(old, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def lite_site() -> Path:
     """The site, built (or found up to date) in the lite cache."""
@@ -143,15 +166,11 @@ def lite_site() -> Path:
     notebook = write_test_notebook(cache / "test-contents" / NOTEBOOK)
     started = time.monotonic()
     lines: list[str] = []
-    # IPYLLM_LITE_WHEEL: test a given ipyllm wheel instead of one built from this checkout.
-    wheel = os.environ.get("IPYLLM_LITE_WHEEL")
-    site = build(
-        cache / "site-test",
-        cache=cache,
-        contents=[notebook],
-        wheel=Path(wheel) if wheel else None,
-        log=lines.append,
-    )
+    wheel = wheel_under_test(cache)
+    # One site per wheel: test runs at once (two checkouts on one machine) never share one.
+    site = cache / f"site-test-{wheel.parent.name[:12]}"
+    forget_old_sites(cache, keep=site)
+    site = build(site, cache=cache, contents=[notebook], wheel=wheel, log=lines.append)
     print(f"lite site ready in {time.monotonic() - started:.0f} s: {lines[-1]}")
     return site
 
@@ -451,13 +470,12 @@ def replay_site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         encoding="utf-8",
     )
     cache = default_cache()
-    wheel = os.environ.get("IPYLLM_LITE_WHEEL")
     site = build(
-        cache / "site-test-replay",
+        work / "site",
         cache=cache,
         contents=[notebook],
         replay=store,
-        wheel=Path(wheel) if wheel else None,
+        wheel=wheel_under_test(cache),
         log=lambda line: None,
     )
     return site, recorded.text

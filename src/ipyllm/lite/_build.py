@@ -11,12 +11,14 @@ each opened by a cell that installs ipyllm from the site. Downloads are cached (
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -82,7 +84,7 @@ def install_cell(recordings: bool) -> dict[str, Any]:
         "%pip install -q ipyllm",
         "import os, shutil",
         "# The conversation log lives in the browser's memory (SQLite cannot use this drive)",
-        "os.environ.setdefault('IPYLLM_STORE', '/tmp/ipyllm/store.sqlite3')",
+        "_ = os.environ.setdefault('IPYLLM_STORE', '/tmp/ipyllm/store.sqlite3')",
     ]
     if recordings:
         lines += [
@@ -176,8 +178,28 @@ def build(
             pass
 
     version = pyodide_version()
-    stage = cache / "stage"
-    shutil.rmtree(stage, ignore_errors=True)
+    # Everything of this build in folders of its own: builds may run at once (test runs).
+    stage = Path(tempfile.mkdtemp(prefix="stage-", dir=cache))
+    try:
+        _build_in(stage, outdir, version, wheel, notebooks, contents, replay, wanted, cache, log)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    log(f"built {outdir} in {time.monotonic() - started:.0f} s")
+    return outdir
+
+
+def _build_in(
+    stage: Path,
+    outdir: Path,
+    version: str,
+    wheel: Path,
+    notebooks: list[Path],
+    contents: Sequence[Path],
+    replay: Path | None,
+    wanted: dict[str, Any],
+    cache: Path,
+    log: Log,
+) -> None:
     (stage / "files").mkdir(parents=True)
     log(f"Pyodide {version}: the core from npm, packages from PyPI")
     core = npm_core(version, cache, log)
@@ -220,23 +242,34 @@ def build(
     }
     (stage / "jupyter-lite.json").write_text(json.dumps(lite_json, indent=1), encoding="utf-8")
 
-    partial = outdir.with_name(outdir.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f"{outdir.name}.partial-", dir=outdir.parent))
+    partial.rmdir()  # jupyter lite build makes it
     log("jupyter lite build")
     command = [
         sys.executable, "-m", "jupyterlite_core", "build", "--lite-dir", str(stage),
         "--output-dir", str(partial), "--contents", str(stage / "files"), "--no-sourcemaps",
     ]  # fmt: skip
     done = subprocess.run(command, cwd=stage, capture_output=True, text=True)
-    if done.returncode != 0:
-        output = (done.stdout + done.stderr).strip()
-        raise BuildError(f"jupyter lite build failed:\n{output[-4000:]}")
-    _check_site(partial)
-    (partial / STAMP).write_text(json.dumps(wanted, indent=1), encoding="utf-8")
-    shutil.rmtree(outdir, ignore_errors=True)
-    partial.rename(outdir)
-    log(f"built {outdir} in {time.monotonic() - started:.0f} s")
-    return outdir
+    try:
+        if done.returncode != 0:
+            output = (done.stdout + done.stderr).strip()
+            raise BuildError(f"jupyter lite build failed:\n{output[-4000:]}")
+        _check_site(partial)
+        (partial / STAMP).write_text(json.dumps(wanted, indent=1), encoding="utf-8")
+        _replace(outdir, partial)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _replace(outdir: Path, new: Path) -> None:
+    """Put ``new`` where ``outdir`` is, the old one moved aside first (renames, not copies)."""
+    old = outdir.with_name(f"{outdir.name}.old-{os.getpid()}")
+    if outdir.exists():
+        outdir.rename(old)
+    with contextlib.suppress(OSError):  # another build put its site there meanwhile
+        new.rename(outdir)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _check_site(site: Path) -> None:

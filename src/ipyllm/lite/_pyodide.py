@@ -11,6 +11,7 @@ dependencies each wheel's own metadata declares (the lock's ``httpx`` lists none
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -189,11 +190,12 @@ def npm_core(version: str, cache: Path, log: Log) -> Path:
         unpacked = Path(scratch) / "unpacked"
         with tarfile.open(tarballs[0]) as archive:
             archive.extractall(unpacked, filter="data")
-        partial = core.with_name(core.name + ".partial")
+        core.parent.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(prefix=core.name + ".partial-", dir=core.parent))
+        shutil.move(str(unpacked / "package"), partial / "package")
+        with contextlib.suppress(OSError):  # another build unpacked it meanwhile
+            (partial / "package").rename(core)
         shutil.rmtree(partial, ignore_errors=True)
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(unpacked / "package"), partial)
-        partial.rename(core)
     return core
 
 

@@ -27,6 +27,7 @@ from ._pyodide import (
     applies,
     emscripten_environment,
     pip_download,
+    sha256_of,
     wheel_requirements,
 )
 
@@ -43,30 +44,36 @@ def source_checkout() -> Path | None:
 
 
 def ipyllm_wheel(dest: Path, log: Log) -> Path:
-    """ipyllm's wheel: built from the checkout, or the installed version from the index."""
+    """ipyllm's wheel: built from the checkout, or the installed version from the index.
+
+    Kept as ``dest/<sha256>/<wheel>``, so builds running at once never share a file.
+    """
     from ipyllm._version import __version__
 
     dest.mkdir(parents=True, exist_ok=True)
-    for old in dest.glob("ipyllm-*.whl"):
-        old.unlink()
     root = source_checkout()
-    if root is None:
-        log(f"  pip download ipyllm=={__version__}")
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
-        command += ["--dest", str(dest), f"ipyllm=={__version__}"]
-    else:
-        log(f"  pip wheel {root}")
-        command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dest)]
-        if _has_hatchling():
-            command.append("--no-build-isolation")
-        command.append(str(root))
-    with tempfile.TemporaryDirectory() as scratch:
-        # Built in a copy-free temporary build dir; hatchling writes reproducible wheels.
+    with tempfile.TemporaryDirectory(dir=dest) as scratch:
+        if root is None:
+            log(f"  pip download ipyllm=={__version__}")
+            command = [sys.executable, "-m", "pip", "download", "--no-deps"]
+            command += ["--only-binary=:all:", "--dest", scratch, f"ipyllm=={__version__}"]
+        else:
+            log(f"  pip wheel {root}")
+            command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", scratch]
+            if _has_hatchling():
+                command.append("--no-build-isolation")
+            command.append(str(root))
+        # hatchling writes reproducible wheels: the same sources give the same hash.
         done = subprocess.run(command, capture_output=True, text=True, cwd=scratch)
-    wheels = sorted(dest.glob("ipyllm-*.whl"))
-    if done.returncode != 0 or not wheels:
-        raise BuildError(f"could not get ipyllm's wheel: {done.stderr.strip()[-2000:]}")
-    return wheels[-1]
+        wheels = sorted(Path(scratch).glob("ipyllm-*.whl"))
+        if done.returncode != 0 or not wheels:
+            raise BuildError(f"could not get ipyllm's wheel: {done.stderr.strip()[-2000:]}")
+        kept = dest / sha256_of(wheels[-1]) / wheels[-1].name
+        if not kept.exists():
+            kept.parent.mkdir(exist_ok=True)
+            shutil.move(str(wheels[-1]), kept.with_suffix(".partial"))
+            kept.with_suffix(".partial").replace(kept)
+    return kept
 
 
 def _has_hatchling() -> bool:
