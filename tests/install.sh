@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 
-python -m pip install -q -e '.[test]'
+# lite: the tools that build the JupyterLite site of tests/browser/test_lite.py (npm needed too)
+python -m pip install -q -e '.[test,lite]'
 
 # A second kernel: the newest ipykernel 6 with ipywidgets 7 (Colab's combination), in an
 # environment of its own, registered beside this environment's ipykernel 7 kernel.

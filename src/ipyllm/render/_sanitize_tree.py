@@ -323,6 +323,14 @@ class Writer(HTMLParser):
                 self._pop()
         if tag in ("body", "html"):
             return  # browsers keep every element open at </body> and </html>
+        if tag == "form":  # </form> takes the form element out, leaving what is inside open
+            for index in range(len(self.stack) - 1, -1, -1):
+                frame = self.stack[index]
+                if frame.name == "form" and not frame.written and not frame.drop:
+                    del self.stack[index]
+                    return
+                if _bounds(frame, SCOPE):
+                    return
         writes = not self.dropping and tag in self.cleaner.tags
         if tag == "br":
             if writes:
