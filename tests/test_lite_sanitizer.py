@@ -234,7 +234,7 @@ WITHOUT_COMPILED = textwrap.dedent(
 
     class Refuse(importlib.abc.MetaPathFinder):
         def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in ("nh3", "orjson", "genai_prices", "pydantic_core"):
+            if name.split(".")[0] in ("nh3", "orjson", "genai_prices", "pydantic_core", "jiter"):
                 raise ImportError(f"no {name} here (as in Pyodide)")
             return None
 
@@ -261,7 +261,7 @@ WITHOUT_COMPILED = textwrap.dedent(
     print(json.dumps({
         "sanitizer": _sanitize.SANITIZER,
         "orjson": _json._fast_loads is not None,
-        "loaded": sorted(m for m in ("nh3", "orjson", "genai_prices") if m in sys.modules),
+        "loaded": sorted(m for m in ("nh3", "orjson", "genai_prices", "jiter") if m in sys.modules),
         "rendered": rendered,
         "demo": [transcript.status, len(transcript.text)],
     }))
