@@ -17,6 +17,7 @@ from typing import Any
 from ipyllm import Transcript
 from ipyllm.render import STYLESHEET, render_markdown, static_bundle
 from ipyllm.server import ServerThread, demo_answer
+from ipyllm.views import hide_dead_live_css, hide_fallback_css
 from tests.browser.harness import (
     CELL,
     OPEN_TIMEOUT_MS,
@@ -33,19 +34,13 @@ from tests.test_static_math import MATHML_ATTRIBUTES, MATHML_ELEMENTS
 
 DOCS_SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
 
-# ipyllm's own style rules beside the stylesheet, written out here as src/ipyllm/views/_outputs.py
-# generates them (it has no public name for them), "{id}" standing for the answer's id. The
-# live view's stylesheet ends with HIDE_FALLBACK: its own answer's fallback is not shown. The
-# fallback starts with HIDE_DEAD_LIVE: the live output just before it is not shown when it
-# holds no rendered view ("Loading widget...", "Error displaying widget: model not found").
-HIDE_FALLBACK = (
-    '.jp-OutputArea-child:has([data-ipyllm-fallback="{id}"]),'
-    ' [data-ipyllm-fallback="{id}"] { display: none !important; }'
-)
-HIDE_DEAD_LIVE = (
-    ".jp-OutputArea-child:has(> .jp-OutputArea-output:not(:has(*)))"
-    ':has(+ .jp-OutputArea-child [data-ipyllm-fallback="{id}"]) { display: none; }'
-)
+# ipyllm's own style rules beside the stylesheet, as ipyllm.views generates them, "{id}"
+# standing for the answer's id. The live view's stylesheet ends with HIDE_FALLBACK: its own
+# answer's fallback is not shown. The fallback starts with HIDE_DEAD_LIVE: the live output
+# just before it is not shown when it holds no rendered view ("Loading widget...",
+# "Error displaying widget: model not found").
+HIDE_FALLBACK = hide_fallback_css("{id}")
+HIDE_DEAD_LIVE = hide_dead_live_css("{id}")
 
 
 def _static_math_css() -> str:

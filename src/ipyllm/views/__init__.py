@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ._answer_view import AnswerView
 from ._columns import ColumnsView
-from ._outputs import someone_watching
+from ._outputs import hide_dead_live_css, hide_fallback_css, someone_watching
 from ._progress import ProgressView
 from ._sink import BatchSink, Sink
 from ._terminal import TerminalBatch, TerminalSink
@@ -23,5 +23,7 @@ __all__ = [
     "Sink",
     "TerminalBatch",
     "TerminalSink",
+    "hide_dead_live_css",
+    "hide_fallback_css",
     "someone_watching",
 ]

@@ -28,8 +28,9 @@ _HIDE_FALLBACK = (
     '.jp-OutputArea-child:has([data-ipyllm-fallback="{id}"]),'
     ' [data-ipyllm-fallback="{id}"] {{ display: none !important; }}'
 )
+# :has() may not nest in :has() (browsers drop the rule), but it may in :not().
 _HIDE_DEAD_LIVE = (
-    ".jp-OutputArea-child:has(> .jp-OutputArea-output:not(:has(*)))"
+    ".jp-OutputArea-child:not(:has(> .jp-OutputArea-output > *))"
     ':has(+ .jp-OutputArea-child [data-ipyllm-fallback="{id}"]) {{ display: none; }}'
 )
 
@@ -39,13 +40,19 @@ def hide_fallback_css(answer_id: str) -> str:
     return _HIDE_FALLBACK.format(id=answer_id)
 
 
+def hide_dead_live_css(answer_id: str) -> str:
+    """The rule a fallback carries: the widget output just before it is not shown while it
+    holds no rendered view ("Loading widget...", "model not found")."""
+    return _HIDE_DEAD_LIVE.format(id=answer_id)
+
+
 def fallback_bundle(
     answer_id: str, data: dict[str, str], metadata: dict[str, Any]
 ) -> tuple[dict[str, str], dict[str, Any]]:
     """A static bundle marked as the fallback of ``answer_id``'s live view."""
     marked = dict(data)
     marked["text/html"] = (
-        f"<style>{_HIDE_DEAD_LIVE.format(id=answer_id)}</style>"
+        f"<style>{hide_dead_live_css(answer_id)}</style>"
         f'<div data-ipyllm-fallback="{answer_id}">{data["text/html"]}</div>'
     )
     return marked, {**metadata, "ipyllm_fallback": answer_id}
