@@ -151,7 +151,7 @@ def test_a_prompt_with_code_braces_and_a_variable_is_sent_right(
     ("cell", "message"),
     [
         ("%%chat -p nope\nhi", "unknown provider 'nope'"),
-        ("%%chat -p anthropic\nhi", "set the ANTHROPIC_API_KEY environment variable"),
+        ("%%chat -p anthropic\nhi", "set ANTHROPIC_API_KEY in the environment the kernel started"),
         ("%%chat --bogus\nhi", "unrecognized arguments: --bogus"),
         ("%%chat --temprature 0.5\nhi", "unknown option --temprature: did you mean --temperature?"),
         ("%%chat --no-histroy\nhi", "unknown option --no-histroy: did you mean --no-history?"),
