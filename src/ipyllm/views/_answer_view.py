@@ -42,9 +42,11 @@ _STATUS_INTERVAL = 0.5  # the status line (elapsed time) changes at most this of
 _FALLBACK_INTERVAL = 2.0  # the static fallback output is brought up to date this often
 _MAX_RAW_EVENTS = 2000  # the teaching panel keeps this many; later ones are counted only
 _MESSAGES_PER_SECOND = 20  # per view, whatever the token rate
-# Frozen blocks ride with the live tail until they reach this size, then go once, sealed:
-# small enough that re-sending them each frame costs little, large enough to seal rarely.
-_SEAL_BYTES = 1024
+# Frozen blocks leave the live tail's widget as soon as they freeze. Keeping them in it
+# until they filled a segment made fewer messages, but moving kilobytes from the tail to a
+# new segment at once made the page jump under a reader scrolled up in a height-limited
+# view (seen in the browser tests); the message budget bounds the count instead.
+_SEAL_BYTES = 1
 # How tall a live view grows when no max_height is given; past it, it follows its own end.
 # Answers streaming above the reader then stop moving the page: JupyterLab's "full"
 # windowing turns the browser's scroll anchoring off. The static copy is not limited.
@@ -324,8 +326,8 @@ class AnswerView(widgets.VBox):
         frozen = self._renderer.frozen
         unsealed = frozen[self._sealed_blocks :]
         if sum(len(block) for block in unsealed) >= _SEAL_BYTES:
-            # Sealed pieces fill 4 KB segments: a segment is sent a few times while it
-            # fills, then never again; the tail's message stays small.
+            # Frozen pieces fill 4 KB segments: a segment is sent again while it fills,
+            # then never; the tail's message stays small.
             self._body.append("".join(unsealed))
             self._sealed_blocks = len(frozen)
 
