@@ -8,10 +8,13 @@ cells of a kernel slow down together instead of each being refused in turn.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 
 import httpx
+
+MAX_PAUSE = 60.0  # seconds: the default retry budget; a longer retry-after is not waited out
 
 
 class EndpointGate:
@@ -21,7 +24,11 @@ class EndpointGate:
         self.resume_at = 0.0  # time.monotonic() before which nothing is sent
 
     def pause(self, seconds: float) -> None:
-        self.resume_at = max(self.resume_at, time.monotonic() + seconds)
+        """Hold every request to this endpoint for ``seconds``: at most a minute (a stream's
+        retry budget), and not at all for a value that is no number of seconds (inf, nan)."""
+        if not math.isfinite(seconds) or seconds <= 0:
+            return
+        self.resume_at = max(self.resume_at, time.monotonic() + min(seconds, MAX_PAUSE))
 
     async def wait(self) -> float:
         """Wait out the pause, if any; returns how long that was."""
