@@ -262,8 +262,7 @@ async def _drain(answer: ipyllm.Stream) -> ipyllm.Transcript:
 async def test_a_batch_shares_its_clients_and_closes_them_at_the_end() -> None:
     import httpx
 
-    from ipyllm.client import shared_connections
-    from ipyllm.client import shared_client
+    from ipyllm.client import shared_client, shared_connections
 
     timeout = httpx.Timeout(10.0)
     assert shared_client(timeout) is None  # outside a batch, every stream has its own

@@ -40,7 +40,8 @@ ANSWER = "\n\n".join(
 
 LONG_ANSWER = "\n\n".join(
     f"## Part {n}\n\nSome *text* with `code`, a [link](https://example.org/{n}) and a list:"
-    "\n\n- one\n- two\n  - nested, with $x^2$ math\n" for n in range(60)
+    "\n\n- one\n- two\n  - nested, with $x^2$ math\n"
+    for n in range(60)
 )
 
 
@@ -91,7 +92,9 @@ async def test_the_first_delta_is_drawn_at_once(frontend: Frontend) -> None:
     assert frontend.shown_body(view) == render_markdown("Hello world")
 
 
-async def test_frozen_segments_are_sent_while_they_fill_and_bytes_stay_small(frontend: Frontend) -> None:
+async def test_frozen_segments_are_sent_while_they_fill_and_bytes_stay_small(
+    frontend: Frontend,
+) -> None:
     view = ChatView()
     pieces = [LONG_ANSWER[i : i + 3] for i in range(0, len(LONG_ANSWER), 3)]
     await view.stream(deltas(pieces, 0.0005))
