@@ -393,8 +393,11 @@ async def test_events_panel_shows_raw_events(lite: LiteNotebook) -> None:
     await lite.run_cell(EVENTS_CELL)
     final = await lite.wait_state(EVENTS_CELL, ("done", "stopped", "error"), ANSWER_TIMEOUT_MS)
     assert final["state"] == "done", final
-    raw = lite.cell(EVENTS_CELL).locator(".ipyllm:not(.ipyllm-static) .ipyllm-raw-event")
-    texts = await raw.all_inner_texts()
+    # The panel shown: the live view's, or the static copy's once the answer has ended.
+    texts = await lite.cell(EVENTS_CELL).evaluate(
+        "cell => [...cell.querySelectorAll('.ipyllm-raw-event')]"
+        ".filter(e => e.checkVisibility()).map(e => e.innerText)"
+    )
     assert len(texts) >= 10, texts
     assert sum('"object":"chat.completion.chunk"' in text for text in texts) >= 9, texts[:3]
     assert all(re.match(r"^\s*\d+\.\d ms ", text) for text in texts), texts[:3]

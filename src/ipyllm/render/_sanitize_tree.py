@@ -68,6 +68,7 @@ def _script_end(markup: str, start: int) -> int | None:
     return None
 
 
+_IGNORED = frozenset({"html", "body", "head", "frameset"})
 _TABLE = frozenset({"table", "template"})  # where a search for an open table part stops
 
 
@@ -236,6 +237,8 @@ class Writer(HTMLParser):
             namespace = "html"
         self.foreign_start = namespace != "html"
         if namespace == "html":
+            if tag in _IGNORED:
+                return  # inside a page's body, browsers ignore these tags (not their content)
             if tag == "image":
                 tag = "img"  # browsers read <image> as <img>
             self._implied_end_tags(tag)
@@ -321,7 +324,7 @@ class Writer(HTMLParser):
             # </p> and </br> leave MathML and SVG, as an HTML start tag does.
             while self.stack and not _bounds(self.stack[-1], HTML_NAMESPACE):
                 self._pop()
-        if tag in ("body", "html"):
+        if tag in _IGNORED:
             return  # browsers keep every element open at </body> and </html>
         if tag == "form":  # </form> takes the form element out, leaving what is inside open
             for index in range(len(self.stack) - 1, -1, -1):
