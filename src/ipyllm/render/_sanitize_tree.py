@@ -415,8 +415,4 @@ class Writer(HTMLParser):
     def handle_decl(self, decl: str) -> None:
         self.after_pre = False
 
-    def handle_pi(self, data: str) -> None:
-        self.after_pre = False
-
-    def unknown_decl(self, data: str) -> None:
-        self.after_pre = False
+    handle_pi = unknown_decl = handle_comment
