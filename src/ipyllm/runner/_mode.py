@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Literal
 
 from ..views import someone_watching
@@ -17,6 +18,8 @@ def run_mode(wait: bool | None) -> Mode:
     shell = get_ipython()
     if shell is None or getattr(shell, "kernel", None) is None:
         return "terminal"  # terminal IPython or plain Python: no widgets, nobody to click
+    if sys.platform == "emscripten":
+        return "background"  # Pyodide (JupyterLite): no thread to block in, and a page to click
     if wait is None:
         wait = not has_interactive_frontend()
     if not wait:
