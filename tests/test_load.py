@@ -187,12 +187,14 @@ def test_concurrent_then_sequential_streams_are_right_and_leave_nothing_running(
           f"{statistics.median(busy) * 1000:.1f} ms (max {max(busy) * 1000:.1f} ms)")  # fmt: skip
     print(f"baseline {baseline}\nduring   {during}\nafter    {after}")
     # Nothing that ran is left running; each finished answer keeps its widgets (so a
-    # page that reloads later still shows it), the same number for every answer.
+    # page that reloads later still shows it), a bounded number. Not always the same
+    # number: a body segment (an HTML widget and its layout and style) exists only if
+    # a block froze before the last frame, which depends on how the tokens were timed.
     running_counts = ("connections", "sockets", "tasks")
     assert {k: after[k] for k in running_counts} == {k: baseline[k] for k in running_counts}
     assert after["connections"] == 0
     kept = (after["widgets"] - baseline["widgets"]) / 40
-    assert kept == int(kept) and 0 < kept <= 40, kept
+    assert 0 < kept <= 40, kept
     assert after["comms"] - baseline["comms"] == after["widgets"] - baseline["widgets"]
     assert after["rss_mb"] - baseline["rss_mb"] < 100  # generous: 40 answers kept in history
     requests, complete, other = server_records(server)
