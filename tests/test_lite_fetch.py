@@ -1,4 +1,4 @@
-"""The browser transport (``ipyllm.client._fetch``) on CPython, against a stand-in for the browser.
+"""The browser transport, ``ipyllm.client.FetchTransport``, on CPython against a stand-in browser.
 
 The stand-in ``js`` and ``pyodide.ffi`` modules answer ``fetch`` from the teaching server's app
 in-process and behave as a browser does where it matters here: the body arrives piece by piece
@@ -19,7 +19,9 @@ from typing import Any, ClassVar
 import httpx
 import pytest
 
-from ipyllm.server import TeachingApp
+import ipyllm
+from ipyllm.client import FetchTransport
+from ipyllm.server import ServerThread, TeachingApp
 
 
 class JsException(Exception):
@@ -138,8 +140,6 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBrowser]:
 
 
 def client(timeout: httpx.Timeout | None = None) -> httpx.AsyncClient:
-    from ipyllm.client._fetch import FetchTransport
-
     return httpx.AsyncClient(
         transport=FetchTransport(), base_url="http://127.0.0.1:8765", timeout=timeout or 10
     )
@@ -207,12 +207,12 @@ async def test_closing_the_response_aborts_the_fetch(browser: FakeBrowser) -> No
     assert record is not None, browser.app.log
 
 
-async def test_cancelling_the_reader_aborts_the_fetch(browser: FakeBrowser) -> None:
+async def test_cancelling_the_reader_aborts_the_fetch(
+    browser: FakeBrowser, monkeypatch: pytest.MonkeyPatch
+) -> None:
     browser.app.token_rate = 20.0
-    import ipyllm
-
+    monkeypatch.setattr(sys, "platform", "emscripten")  # in Pyodide: the answer uses fetch
     answer = ipyllm.stream("hi", base_url="http://127.0.0.1:8765/with/words=400/v1")
-    answer._transport = __import__("ipyllm.client._fetch", fromlist=["x"]).FetchTransport()
 
     async def read() -> None:
         async for _ in answer:
@@ -256,10 +256,12 @@ async def test_a_silent_server_times_out(browser: FakeBrowser) -> None:
                     pass
 
 
-def test_default_transport_is_fetch_only_in_pyodide(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ipyllm.client._fetch import FetchTransport
-    from ipyllm.client._net import default_transport
-
-    assert default_transport() is None
+async def test_an_answer_goes_through_fetch_only_in_pyodide(
+    browser: FakeBrowser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with ServerThread() as server:  # elsewhere, over a socket
+        assert (await ipyllm.achat("hi", base_url=f"{server.url}/v1")).status == "done"
+    assert browser.sent == []
     monkeypatch.setattr(sys, "platform", "emscripten")
-    assert isinstance(default_transport(), FetchTransport)
+    assert (await ipyllm.achat("hi", base_url="http://127.0.0.1:8765/v1")).status == "done"
+    assert len(browser.sent) == 1

@@ -6,13 +6,15 @@ Its private modules each hold one concern: target resolution (``_target``),
 retries (``_retry``), error bodies (``_responses``), framing (``_framing``), the
 stream itself (``_stream``), record and replay as httpx transports (``_replay``,
 ``_store``), images encoded for a prompt (``_images``), a structured answer parsed
-and checked against its schema at its end (``_structured``). A new transport (a
-browser's fetch, say) is an ``httpx`` transport chosen here.
+and checked against its schema at its end (``_structured``). A new transport is an
+``httpx`` transport chosen here: :class:`FetchTransport`, the browser's ``fetch``, is the
+one a stream uses in Pyodide (JupyterLite), where no socket exists.
 """
 
 from __future__ import annotations
 
 from ._api import achat, list_models, normalize_messages, stream
+from ._fetch import FetchTransport
 from ._framing import FramingDecoder, JSONLine
 from ._images import image_part, image_parts, is_image, media_type_of
 from ._pool import shared_client, shared_connections
@@ -24,6 +26,7 @@ from ._structured import schema_problems
 from ._target import Target, resolve
 
 __all__ = [
+    "FetchTransport",
     "FramingDecoder",
     "JSONLine",
     "Source",

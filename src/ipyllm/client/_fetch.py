@@ -16,8 +16,8 @@ from the response so httpx does not decode it twice. A request in Anthropic's fo
 an ``anthropic-version`` header) gets ``anthropic-dangerous-direct-browser-access: true``,
 without which Anthropic's API refuses calls from a page; the key is in the page either way.
 
-Only importable where ``js`` and ``pyodide`` exist; :func:`ipyllm.client._net.default_transport`
-picks it on ``sys.platform == "emscripten"``.
+It sends only where ``js`` and ``pyodide`` exist (imported as it sends); a stream given no
+transport uses it on ``sys.platform == "emscripten"``.
 """
 
 from __future__ import annotations
