@@ -12,10 +12,8 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
+from ipyllm.lite import PyodideLock, serve_in_thread, site_notebook
 from ipyllm.lite.__main__ import main
-from ipyllm.lite._build import install_cell, site_notebook
-from ipyllm.lite._pyodide import Lock, applies, emscripten_environment
-from ipyllm.lite._serve import serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,9 +25,9 @@ def declared_dependencies() -> list[Requirement]:
 
 
 def test_compiled_dependencies_are_left_out_in_pyodide_only() -> None:
-    pyodide = emscripten_environment("3.14.2")
+    pyodide = PyodideLock({"info": {"python": "3.14.2"}, "packages": {}})
     here = {str(r.name) for r in declared_dependencies() if r.marker is None or r.marker.evaluate()}
-    there = {str(r.name) for r in declared_dependencies() if applies(r, pyodide)}
+    there = {str(r.name) for r in declared_dependencies() if pyodide.applies(r)}
     # Compiled (Rust, or pydantic-core beneath): no build for Pyodide on PyPI.
     assert {"nh3", "orjson", "genai-prices"} <= here - there
     assert here - there <= {"nh3", "orjson", "genai-prices", "jiter"}
@@ -37,7 +35,7 @@ def test_compiled_dependencies_are_left_out_in_pyodide_only() -> None:
 
 
 def test_the_lock_closure_follows_dependencies_by_normalized_name() -> None:
-    lock = Lock(
+    lock = PyodideLock(
         {
             "info": {"python": "3.14.2"},
             "packages": {
@@ -72,7 +70,8 @@ def test_site_notebooks_start_by_installing_ipyllm_from_the_site(tmp_path: Path)
     assert "IPYLLM_REPLAY" not in first["source"]
     assert second["outputs"] == [] and second["execution_count"] is None
     assert notebook["metadata"]["kernelspec"]["name"] == "python"
-    replaying = install_cell(recordings=True)["source"]
+    replaying = json.loads(site_notebook(source, recordings=True))["cells"][0]["source"]
+    assert "%pip install -q ipyllm" in replaying
     assert "recordings.sqlite3" in replaying and "'fallback'" in replaying
 
 

@@ -251,7 +251,7 @@ def test_every_exception_is_exported_from_ipyllm() -> None:
 
 @pytest.mark.parametrize(
     "package",
-    ["client", "conversation", "dialects", "errors", "events", "options", "render",
+    ["client", "conversation", "dialects", "errors", "events", "lite", "options", "render",
      "runner", "server", "sse", "ndjson", "views", "magic"],
 )  # fmt: skip
 def test_public_packages_export_what_they_define(package: str) -> None:

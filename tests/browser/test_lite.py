@@ -19,6 +19,7 @@ from PyPI, later ones take seconds. One notebook, one kernel, the tests in file 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import http.client
 import itertools
 import json
@@ -131,14 +132,13 @@ def write_test_notebook(path: Path) -> Path:
 
 def wheel_under_test(cache: Path) -> Path:
     """This checkout's wheel, or IPYLLM_LITE_WHEEL's (to test a given one), under its hash."""
-    from ipyllm.lite._pyodide import sha256_of
-    from ipyllm.lite._wheels import ipyllm_wheel
+    from ipyllm.lite import ipyllm_wheel
 
     given = os.environ.get("IPYLLM_LITE_WHEEL")
     if not given:
         return ipyllm_wheel(cache / "ipyllm-wheel", lambda line: None)
     path = Path(given)
-    kept = cache / "ipyllm-wheel" / sha256_of(path) / path.name
+    kept = cache / "ipyllm-wheel" / hashlib.sha256(path.read_bytes()).hexdigest() / path.name
     if not kept.exists():
         kept.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, kept)
@@ -160,7 +160,7 @@ def lite_site() -> Path:
         if os.environ.get("CI"):
             pytest.fail(f"the JupyterLite test cannot run: {reason}")
         pytest.skip(f"the JupyterLite test cannot run: {reason}")
-    from ipyllm.lite._build import build, default_cache
+    from ipyllm.lite import build, default_cache
 
     cache = default_cache()
     notebook = write_test_notebook(cache / "test-contents" / NOTEBOOK)
@@ -188,7 +188,7 @@ def teaching(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]
 def proxying_handler(upstream: str) -> type[Any]:
     """The site's handler, plus ``/teach/...`` forwarded to the teaching server as it streams
     (same origin: no CORS needed). When the browser goes, the upstream connection is closed."""
-    from ipyllm.lite._serve import SiteHandler
+    from ipyllm.lite import SiteHandler
 
     target = urlsplit(upstream)
 
@@ -306,7 +306,7 @@ class LiteNotebook:
 async def lite(
     browser: Browser, lite_site: Path, teaching: ServerThread
 ) -> AsyncIterator[LiteNotebook]:
-    from ipyllm.lite._serve import serve_in_thread
+    from ipyllm.lite import serve_in_thread
 
     server = serve_in_thread(lite_site, handler_class=proxying_handler(teaching.url))
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
@@ -437,7 +437,7 @@ def replay_site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     import asyncio as asyncio_
 
     import ipyllm
-    from ipyllm.lite._build import build, default_cache
+    from ipyllm.lite import build, default_cache
     from ipyllm.server import ServerThread
 
     if lite_unavailable_reason() is not None:
@@ -487,7 +487,7 @@ def replay_site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 async def test_a_site_built_with_recordings_answers_from_them(
     browser: Browser, replay_site: tuple[Path, str]
 ) -> None:
-    from ipyllm.lite._serve import serve_in_thread
+    from ipyllm.lite import serve_in_thread
 
     site, recorded_text = replay_site
     server = serve_in_thread(site)

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ._pyodide import BuildError
+from ipyllm.lite import BuildError, SiteServer
+from ipyllm.lite import build as build_site
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,8 +43,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "build":
-        from ._build import build as build_site
-
         try:
             build_site(
                 args.outdir,
@@ -58,8 +57,6 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"serve it with: python -m ipyllm.lite serve {args.outdir}")
         return 0
-
-    from ._serve import SiteServer
 
     try:
         server = SiteServer(args.outdir, port=args.port)

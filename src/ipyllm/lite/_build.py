@@ -25,7 +25,15 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from ._pyodide import KERNEL_PACKAGES, BuildError, Lock, Log, distribution, npm_core, sha256_of
+from ._pyodide import (
+    KERNEL_PACKAGES,
+    BuildError,
+    Log,
+    PyodideLock,
+    distribution,
+    npm_core,
+    sha256_of,
+)
 from ._wheels import ipyllm_wheel, piplite_wheels, source_checkout
 
 #: Bumped when what the builder writes changes, so old sites are rebuilt.
@@ -37,6 +45,8 @@ KERNEL_PLUGIN = "@jupyterlite/pyodide-kernel-extension:kernel"
 
 
 def default_cache() -> Path:
+    """Where downloads and built wheels are kept: ``IPYLLM_LITE_CACHE``, else
+    ``~/.cache/ipyllm-lite`` (under ``XDG_CACHE_HOME`` when that is set)."""
     configured = os.environ.get("IPYLLM_LITE_CACHE")
     if configured:
         return Path(configured)
@@ -104,6 +114,9 @@ def install_cell(recordings: bool) -> dict[str, Any]:
 
 
 def site_notebook(path: Path, recordings: bool) -> str:
+    """The notebook at ``path`` as the site holds it (its JSON): outputs cleared, the Pyodide
+    kernel named, and first a cell that installs ipyllm from the site (and, with
+    ``recordings``, answers from the recordings put in the site)."""
     notebook = json.loads(path.read_text(encoding="utf-8"))
     for cell in notebook["cells"]:
         if cell["cell_type"] == "code":
@@ -203,7 +216,7 @@ def _build_in(
     (stage / "files").mkdir(parents=True)
     log(f"Pyodide {version}: the core from npm, packages from PyPI")
     core = npm_core(version, cache, log)
-    full_lock = Lock(json.loads((core / "pyodide-lock.json").read_text(encoding="utf-8")))
+    full_lock = PyodideLock(json.loads((core / "pyodide-lock.json").read_text(encoding="utf-8")))
     log("ipyllm's dependencies beyond Pyodide's lock")
     wheels, from_lock = piplite_wheels(wheel, full_lock, cache, stage / "pypi", log)
     for found in wheels:

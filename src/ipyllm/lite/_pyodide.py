@@ -57,11 +57,6 @@ def emscripten_environment(python_version: str) -> dict[str, str]:
     }
 
 
-def applies(requirement: Requirement, environment: dict[str, str]) -> bool:
-    marker: Marker | None = requirement.marker
-    return marker is None or marker.evaluate(environment)
-
-
 def wheel_requirements(wheel: Path) -> list[Requirement]:
     """The ``Requires-Dist`` entries of a wheel's metadata."""
     with zipfile.ZipFile(wheel) as archive:
@@ -135,8 +130,8 @@ class BuildError(RuntimeError):
     """A step of the site build failed; the message says which and why."""
 
 
-class Lock:
-    """``pyodide-lock.json``: its packages by canonical name."""
+class PyodideLock:
+    """A Pyodide release's ``pyodide-lock.json``: its Python, its packages by canonical name."""
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.data = data
@@ -148,11 +143,18 @@ class Lock:
     def python_version(self) -> str:
         return str(self.data["info"]["python"])
 
+    def applies(self, requirement: Requirement) -> bool:
+        """Whether ``requirement`` holds inside this Pyodide (its environment markers)."""
+        marker: Marker | None = requirement.marker
+        return marker is None or marker.evaluate(emscripten_environment(self.python_version))
+
     def version_of(self, name: str) -> str | None:
+        """The locked version of ``name`` (any spelling of it), or None if it is not locked."""
         entry = self.packages.get(canonicalize_name(name))
         return None if entry is None else str(entry["version"])
 
     def is_pure(self, name: str) -> bool:
+        """Whether ``name`` is locked as a pure-Python wheel (so PyPI has the same one)."""
         entry = self.packages.get(canonicalize_name(name))
         return entry is not None and str(entry["file_name"]).endswith("-none-any.whl")
 
@@ -201,15 +203,14 @@ def npm_core(version: str, cache: Path, log: Log) -> Path:
 
 def distribution(
     version: str, cache: Path, roots: Iterable[str], dest: Path, log: Log
-) -> tuple[Path, Lock]:
+) -> tuple[Path, PyodideLock]:
     """Assemble a Pyodide distribution in ``dest`` with ``roots`` (and their dependencies).
 
     Returns ``dest`` and the rewritten lock. Compiled packages of the lock are left out
     (they are not on PyPI for Pyodide), and so is every package that depends on one.
     """
     core = npm_core(version, cache, log)
-    lock = Lock(json.loads((core / "pyodide-lock.json").read_text(encoding="utf-8")))
-    environment = emscripten_environment(lock.python_version)
+    lock = PyodideLock(json.loads((core / "pyodide-lock.json").read_text(encoding="utf-8")))
     wheels_cache = cache / "wheels" / f"py{lock.python_version}"
     wheels: dict[str, Path] = {
         canonicalize_name(w.name.split("-")[0]): w for w in wheels_cache.glob("*.whl")
@@ -230,7 +231,7 @@ def distribution(
             declared = {
                 canonicalize_name(r.name)
                 for r in wheel_requirements(wheels[name])
-                if applies(r, environment) and canonicalize_name(r.name) in lock.packages
+                if lock.applies(r) and canonicalize_name(r.name) in lock.packages
             }
             listed = {canonicalize_name(d) for d in lock.packages[name]["depends"]}
             depends[name] = listed | declared
@@ -271,7 +272,7 @@ def distribution(
                 changed = True
     data = {"info": lock.data["info"], "packages": kept}
     (dest / "pyodide-lock.json").write_text(json.dumps(data, indent=1), encoding="utf-8")
-    return dest, Lock(data)
+    return dest, PyodideLock(data)
 
 
 def same_version(wheel: Path, version: str | None) -> bool:

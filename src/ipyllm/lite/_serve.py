@@ -27,6 +27,9 @@ MIME_TYPES = {
 
 
 class SiteHandler(SimpleHTTPRequestHandler):
+    """Serves the site's files with the types browsers insist on, never cached; subclass it
+    to serve more (``serve_in_thread(site, handler_class=...)``)."""
+
     extensions_map = {**SimpleHTTPRequestHandler.extensions_map, **MIME_TYPES}  # noqa: RUF012
 
     def end_headers(self) -> None:
@@ -41,6 +44,8 @@ class SiteHandler(SimpleHTTPRequestHandler):
 
 
 class SiteServer(ThreadingHTTPServer):
+    """A built site over HTTP (``url``); refuses a folder that holds no site."""
+
     daemon_threads = True
 
     def __init__(

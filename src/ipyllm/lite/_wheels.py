@@ -22,10 +22,8 @@ from packaging.utils import canonicalize_name
 
 from ._pyodide import (
     BuildError,
-    Lock,
     Log,
-    applies,
-    emscripten_environment,
+    PyodideLock,
     pip_download,
     sha256_of,
     wheel_requirements,
@@ -98,18 +96,17 @@ def kernel_provided() -> dict[str, list[str]]:
 
 
 def piplite_wheels(
-    wheel: Path, lock: Lock, cache: Path, dest: Path, log: Log
+    wheel: Path, lock: PyodideLock, cache: Path, dest: Path, log: Log
 ) -> tuple[list[Path], set[str]]:
     """The wheels ``wheel`` needs beyond the lock and the kernel, copied into ``dest``.
 
     Returns them and the names of the lock packages they rely on (to keep in the lock).
     """
-    environment = emscripten_environment(lock.python_version)
     provided = kernel_provided()
     wheels_cache = cache / "wheels" / f"py{lock.python_version}"
     from_lock: set[str] = set()
     chosen: dict[str, Path] = {}
-    todo = [r for r in wheel_requirements(wheel) if applies(r, environment)]
+    todo = [r for r in wheel_requirements(wheel) if lock.applies(r)]
     while todo:
         round_: dict[str, Requirement] = {}
         for requirement in todo:
@@ -137,7 +134,7 @@ def piplite_wheels(
             if found is None:  # pragma: no cover - pip said it succeeded
                 raise BuildError(f"no wheel found for {requirement}")
             chosen[name] = found
-            todo += [r for r in wheel_requirements(found) if applies(r, environment)]
+            todo += [r for r in wheel_requirements(found) if lock.applies(r)]
     dest.mkdir(parents=True, exist_ok=True)
     copied = []
     for found in [wheel, *chosen.values()]:
