@@ -18,15 +18,23 @@ import re
 import subprocess
 import sys
 import textwrap
+from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ipyllm.render import _sanitize, render_markdown
-from ipyllm.render._sanitize_fallback import url_allowed
+from ipyllm.render import (
+    ALLOWED_TAGS,
+    render_markdown,
+    sanitize_html,
+    sanitize_mathml,
+    sanitizer,
+    use_sanitizer,
+)
 
 from .safety import PAYLOADS, assert_safe
 
@@ -38,8 +46,18 @@ ANSWERS = {
 }
 
 
-def cleaners(allow_images: bool) -> tuple[_sanitize._Cleaner, _sanitize._Cleaner]:
-    return _sanitize._cleaner(allow_images, "nh3"), _sanitize._cleaner(allow_images, "fallback")
+def clean(document: str, allow_images: bool, backend: Literal["nh3", "fallback"]) -> str:
+    with use_sanitizer(backend):
+        return sanitize_html(document, allow_images=allow_images)
+
+
+def test_each_sanitizer_is_used_where_it_is_asked_for() -> None:
+    assert sanitizer() == "nh3"  # wherever nh3 imports
+    with use_sanitizer("fallback"):
+        assert sanitizer() == "fallback"
+    assert sanitizer() == "nh3"
+    with pytest.raises(ValueError, match="cannot clean here"), use_sanitizer("bleach"):  # type: ignore[arg-type]
+        pass
 
 
 class _Kept(HTMLParser):
@@ -69,7 +87,7 @@ def kept(html: str) -> tuple[set[tuple[str, str, str]], str]:
 # -- HTML made to probe the policy ------------------------------------------------------------
 
 TAGS = sorted(
-    _sanitize._TAGS
+    ALLOWED_TAGS
     | {"img", "script", "style", "svg", "math", "mi", "mtext", "textarea", "title", "noscript",
        "template", "select", "iframe", "xmp", "b", "image", "input", "form", "object", "body",
        "caption", "tfoot", "button", "foreignobject", "annotation-xml", "plaintext", "frameset"}
@@ -120,9 +138,8 @@ html_documents = st.recursive(st.one_of(text, st.sampled_from(NOISE)), _element,
 )
 @given(document=st.lists(html_documents, max_size=4).map("".join), allow_images=st.booleans())
 def test_the_fallback_keeps_nothing_nh3_removes(document: str, allow_images: bool) -> None:
-    strict, fallback = cleaners(allow_images)
-    ours = fallback.clean(document)
-    kept_by_nh3, _ = kept(strict.clean(document))
+    ours = clean(document, allow_images, "fallback")
+    kept_by_nh3, _ = kept(clean(document, allow_images, "nh3"))
     kept_by_us, _ = kept(ours)
     assert kept_by_us <= kept_by_nh3, (kept_by_us - kept_by_nh3, document, ours)
     assert_safe(ours, allow_images=allow_images, context=document)
@@ -137,9 +154,8 @@ def test_the_fallback_keeps_nothing_nh3_removes(document: str, allow_images: boo
 def test_nh3_finds_nothing_to_remove_in_the_fallback_output(
     document: str, allow_images: bool
 ) -> None:
-    strict, fallback = cleaners(allow_images)
-    ours = fallback.clean(document)
-    again = strict.clean(ours)
+    ours = clean(document, allow_images, "fallback")
+    again = clean(ours, allow_images, "nh3")
     (ours_kept, ours_text), (again_kept, again_text) = kept(ours), kept(again)
     assert ours_kept <= again_kept, (ours_kept - again_kept, document, ours, again)
     assert ours_text == again_text, (ours, again)
@@ -149,11 +165,15 @@ def test_nh3_finds_nothing_to_remove_in_the_fallback_output(
 @given(document=st.text(alphabet=st.sampled_from(list("<>/=\"' &;#!-?abcdeilmnoprstx\n\x00"))))
 def test_the_fallback_output_is_safe_for_any_text(document: str) -> None:
     for allow_images in (False, True):
-        _, fallback = cleaners(allow_images)
-        ours = fallback.clean(document)
+        ours = clean(document, allow_images, "fallback")
         assert_safe(ours, allow_images=allow_images, context=repr(document))
-        kept_by_nh3, _ = kept(cleaners(allow_images)[0].clean(ours))
+        kept_by_nh3, _ = kept(clean(ours, allow_images, "nh3"))
         assert kept(ours)[0] <= kept_by_nh3, (document, ours)
+
+
+def fallback_link(url: str) -> str:
+    """A link to ``url`` as the fallback sanitizer keeps it (its href only if the URL passes)."""
+    return clean(f'<a href="{escape(url)}">x</a>', False, "fallback")
 
 
 @pytest.mark.parametrize(
@@ -162,7 +182,7 @@ def test_the_fallback_output_is_safe_for_any_text(document: str) -> None:
      "http://10.0.0.1:8080/", "http://[2001:db8::1]/", "https://xn--bcher-kva.example/"],
 )  # fmt: skip
 def test_plain_urls_pass(url: str) -> None:
-    assert url_allowed(url, _sanitize.ALLOWED_URL_SCHEMES)
+    assert " href=" in fallback_link(url)
 
 
 @pytest.mark.parametrize(
@@ -173,37 +193,32 @@ def test_plain_urls_pass(url: str) -> None:
      "https://ex\u00e4mple.com/", "http://[fe80::1%25eth0]/"],
 )  # fmt: skip
 def test_other_urls_fail(url: str) -> None:
-    assert not url_allowed(url, _sanitize.ALLOWED_URL_SCHEMES)
+    assert " href=" not in fallback_link(url)
 
 
 # -- the renderer's output: the same under both --------------------------------------------
 
 
-def _render_with(backend: str, monkeypatch: pytest.MonkeyPatch, *args: object, **kw: bool) -> str:
-    monkeypatch.setattr(_sanitize, "SANITIZER", backend)
-    return render_markdown(*args, **kw)  # type: ignore[arg-type]
-
-
 @pytest.mark.parametrize("allow_images", [False, True])
 @pytest.mark.parametrize("name", sorted(ANSWERS) + sorted(PAYLOADS))
-def test_markdown_renders_the_same_under_both(
-    name: str, allow_images: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_markdown_renders_the_same_under_both(name: str, allow_images: bool) -> None:
     text = ANSWERS.get(name) or PAYLOADS[name]
-    strict = _render_with("nh3", monkeypatch, text, allow_images=allow_images)
-    ours = _render_with("fallback", monkeypatch, text, allow_images=allow_images)
+    with use_sanitizer("nh3"):
+        strict = render_markdown(text, allow_images=allow_images)
+    with use_sanitizer("fallback"):
+        ours = render_markdown(text, allow_images=allow_images)
     assert ours == strict
 
 
 @pytest.mark.parametrize("name", sorted(ANSWERS) + sorted(PAYLOADS))
-def test_the_static_copy_is_the_same_under_both(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_static_copy_is_the_same_under_both(name: str) -> None:
     from .test_static_math import static_html, static_violations
 
     text = ANSWERS.get(name) or PAYLOADS[name]
-    monkeypatch.setattr(_sanitize, "SANITIZER", "nh3")
-    strict = static_html(text)
-    monkeypatch.setattr(_sanitize, "SANITIZER", "fallback")
-    ours = static_html(text)
+    with use_sanitizer("nh3"):
+        strict = static_html(text)
+    with use_sanitizer("fallback"):
+        ours = static_html(text)
     assert not static_violations(ours), (name, static_violations(ours))
     assert ours == strict
 
@@ -221,8 +236,10 @@ def test_mathml_from_any_tex_is_the_same_under_both(tex: str) -> None:
         markup = convert(tex)
     except Exception:  # not TeX latex2mathml can read: nothing reaches the sanitizer
         return
-    strict = _sanitize._mathml_cleaner("nh3").clean(markup)
-    ours = _sanitize._mathml_cleaner("fallback").clean(markup)
+    with use_sanitizer("nh3"):
+        strict = sanitize_mathml(markup)
+    with use_sanitizer("fallback"):
+        ours = sanitize_mathml(markup)
     assert ours == strict, (tex, markup)
 
 
@@ -243,8 +260,7 @@ WITHOUT_COMPILED = textwrap.dedent(
 
     import asyncio
     import ipyllm
-    from ipyllm import _json
-    from ipyllm.render import StreamingMarkdown, _sanitize, render_markdown, static_bundle
+    from ipyllm.render import StreamingMarkdown, render_markdown, sanitizer
 
     rendered = {}
     for name, text in payloads.items():
@@ -259,8 +275,7 @@ WITHOUT_COMPILED = textwrap.dedent(
             rendered[f"{name}/{allow_images}"] = [final, *prefixes[::5]]
     transcript = asyncio.run(ipyllm.achat("Hello there", provider="demo"))
     print(json.dumps({
-        "sanitizer": _sanitize.SANITIZER,
-        "orjson": _json._fast_loads is not None,
+        "sanitizer": sanitizer(),
         "loaded": sorted(m for m in ("nh3", "orjson", "genai_prices", "jiter") if m in sys.modules),
         "rendered": rendered,
         "demo": [transcript.status, len(transcript.text)],
@@ -281,7 +296,7 @@ def test_ipyllm_works_without_nh3_orjson_and_genai_prices() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout)
     assert result["sanitizer"] == "fallback"
-    assert result["orjson"] is False and result["loaded"] == []
+    assert result["loaded"] == []
     assert result["demo"][0] == "done" and result["demo"][1] > 50
     assert len(result["rendered"]) == 2 * len(PAYLOADS)
     for key, pieces in result["rendered"].items():

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ipyllm.render import StreamingMarkdown, _sanitize, render_markdown, sanitize_html
+from ipyllm.render import (
+    SANITIZERS,
+    StreamingMarkdown,
+    render_markdown,
+    sanitize_html,
+    use_sanitizer,
+)
 
 from .safety import PAYLOADS, assert_safe, violations
 
+
 # Every test here runs under nh3 and under the pure-Python fallback used where nh3 cannot
 # load (Pyodide): both must keep the same promises.
-SANITIZERS = ["nh3", "fallback"] if _sanitize.HAS_NH3 else ["fallback"]
-
-
 @pytest.fixture(autouse=True, params=SANITIZERS)
-def sanitizer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setattr(_sanitize, "SANITIZER", request.param)
-    return str(request.param)
+def sanitizer(request: pytest.FixtureRequest) -> Iterator[str]:
+    with use_sanitizer(request.param):
+        yield str(request.param)
 
 
 def test_corpus_is_large_enough() -> None:

@@ -3,12 +3,15 @@
 Everything a view shows passes through here: :class:`StreamingMarkdown` renders
 an answer as it grows (complete blocks are frozen, only the live tail is re-parsed
 and healed), :func:`render_markdown` renders it at once with the same result, and
-every piece of HTML is sanitized by an allow-list. :func:`static_bundle` makes the
-static copy that stays in a saved notebook (with math also as MathML, :func:`tex_to_mathml`,
-kept by its own allow-list, :func:`sanitize_mathml`); :func:`status_line` is the one-line
-summary. :class:`StreamingJSON` shows a structured answer as it grows (a partial JSON
-parser, :func:`partial_json`; the value indented and highlighted, :func:`json_html`).
-``STYLESHEET`` styles all of it, ``MARKDOWN_CSS`` only what the renderer emits.
+every piece of HTML is sanitized by an allow-list (``ALLOWED_TAGS``,
+``ALLOWED_URL_SCHEMES``), by nh3 or, where it cannot load, a pure-Python stand-in
+(:func:`sanitizer` says which, :func:`use_sanitizer` switches). :func:`static_bundle`
+makes the static copy that stays in a saved notebook (with math also as MathML,
+:func:`tex_to_mathml`, kept by its own allow-list, :func:`sanitize_mathml`);
+:func:`status_line` is the one-line summary. :class:`StreamingJSON` shows a structured
+answer as it grows (a partial JSON parser, :func:`partial_json`; the value indented and
+highlighted, :func:`json_html`). ``STYLESHEET`` styles all of it, ``MARKDOWN_CSS`` only
+what the renderer emits.
 Nothing here knows widgets, HTTP or tasks.
 """
 
@@ -19,14 +22,25 @@ from ._highlight import highlight_code
 from ._json import StreamingJSON, json_html, json_markdown, parse_partial, partial_json
 from ._parse import render_markdown
 from ._plain import PlainText, pre_html
-from ._sanitize import sanitize_html, sanitize_mathml
+from ._sanitize import (
+    ALLOWED_TAGS,
+    ALLOWED_URL_SCHEMES,
+    SANITIZERS,
+    sanitize_html,
+    sanitize_mathml,
+    sanitizer,
+    use_sanitizer,
+)
 from ._static import escape_markdown, extras_html, provenance, static_bundle, tex_to_mathml
 from ._status import status_line
 from ._streaming import StreamingMarkdown
 from ._style import MARKDOWN_CSS, STYLESHEET, markdown_stylesheet
 
 __all__ = [
+    "ALLOWED_TAGS",
+    "ALLOWED_URL_SCHEMES",
     "MARKDOWN_CSS",
+    "SANITIZERS",
     "STYLESHEET",
     "PlainText",
     "StreamingJSON",
@@ -45,7 +59,9 @@ __all__ = [
     "render_markdown",
     "sanitize_html",
     "sanitize_mathml",
+    "sanitizer",
     "static_bundle",
     "status_line",
     "tex_to_mathml",
+    "use_sanitizer",
 ]

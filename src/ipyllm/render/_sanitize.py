@@ -10,21 +10,45 @@ copy shows beside the TeX: presentation elements only, each attribute with its v
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any, Literal, Protocol
 
 from ._highlight import PYGMENTS_CLASSES
 
+Sanitizer = Literal["nh3", "fallback"]
+
+#: The sanitizers that can clean here, the one used first: nh3 wherever it imports, and
+#: always ``_sanitize_fallback`` (the same allow-list, written anew on ``html.parser``).
+SANITIZERS: tuple[Sanitizer, ...]
 try:
     import nh3
 except ImportError:  # Pyodide (JupyterLite) has no nh3 offline: the pure-Python fallback
-    HAS_NH3 = False
+    SANITIZERS = ("fallback",)
 else:
-    HAS_NH3 = True
+    SANITIZERS = ("nh3", "fallback")
 
-#: Which sanitizer cleans: nh3 wherever it imports, else ``_sanitize_fallback`` (same
-#: allow-list, written anew by the standard library's ``html.parser``).
-SANITIZER: Literal["nh3", "fallback"] = "nh3" if HAS_NH3 else "fallback"
+SANITIZER: Sanitizer = SANITIZERS[0]
+
+
+def sanitizer() -> Sanitizer:
+    """The sanitizer that cleans now (the first of :data:`SANITIZERS`, unless switched)."""
+    return SANITIZER
+
+
+@contextmanager
+def use_sanitizer(name: Sanitizer) -> Iterator[None]:
+    """Clean with ``name``, one of :data:`SANITIZERS`, inside the block: to see what Pyodide
+    shows, or to hold both to the same output. It switches for the whole process."""
+    global SANITIZER
+    if name not in SANITIZERS:
+        raise ValueError(f"{name!r} cannot clean here; these can: {', '.join(SANITIZERS)}")
+    before, SANITIZER = SANITIZER, name
+    try:
+        yield
+    finally:
+        SANITIZER = before
 
 
 class _Cleaner(Protocol):
@@ -42,7 +66,8 @@ def _new_cleaner(backend: str, **options: Any) -> _Cleaner:
 
 ALLOWED_URL_SCHEMES = frozenset({"http", "https", "mailto"})
 
-_TAGS = frozenset(
+#: The tags :func:`sanitize_html` keeps (and ``img`` where images are allowed).
+ALLOWED_TAGS = frozenset(
     {
         "p",
         "br",
@@ -102,7 +127,7 @@ _CLASSES: dict[str, set[str]] = {
 @cache
 def _cleaner(allow_images: bool, backend: str = "nh3") -> _Cleaner:
     attributes: dict[str, set[str]] = {"a": {"href", "title"}, "ol": {"start"}}
-    tags = set(_TAGS)
+    tags = set(ALLOWED_TAGS)
     if allow_images:
         tags.add("img")
         attributes["img"] = {"src", "alt", "title"}
