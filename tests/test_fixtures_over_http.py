@@ -15,6 +15,7 @@ from ipyllm import (
     RateLimitError,
     TruncatedError,
 )
+from ipyllm.client import Stream, normalize_messages, resolve
 
 from .conftest import FIXTURES, base_url_for, dialect_of
 
@@ -133,15 +134,15 @@ async def test_retryable_statuses_are_retried_and_others_are_not(
 ) -> None:
     want = expected[fixture]
     provider = dialect_of(fixture)
-    answer = ipyllm.stream(
-        "hi",
-        provider=provider,
-        base_url=base_url_for(server.url, provider, f"replay={fixture}"),
-        api_key="test-key",
+    base_url = base_url_for(server.url, provider, f"replay={fixture}")
+    answer = Stream(
+        resolve(provider, base_url=base_url, api_key="test-key"),
+        normalize_messages("hi"),
+        {},
         max_retries=1,
+        # Waiting out a real retry-after (23 s for Anthropic) is not this test's business:
+        retry_budget=2.0,
     )
-    # Waiting out a real retry-after (23 s for Anthropic) is not this test's business:
-    answer.retry_budget = answer._sender.retry_budget = 2.0
     with pytest.raises(HTTPStatusError):
         async for _ in answer:
             pass

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 import ipyllm
+from ipyllm.client import Stream, normalize_messages, resolve
 from ipyllm.errors import (
     AuthenticationError,
     ConnectError,
@@ -39,7 +40,10 @@ def server() -> Iterator[ServerThread]:
 
 
 async def failure(prompt: str = "Hello?", **options: object) -> StreamError:
-    answer = ipyllm.stream(prompt, **options)  # type: ignore[arg-type]
+    return await failure_of(ipyllm.stream(prompt, **options))  # type: ignore[arg-type]
+
+
+async def failure_of(answer: Stream) -> StreamError:
     with pytest.raises(StreamError) as caught:
         async for _ in answer:
             pass
@@ -64,18 +68,30 @@ async def test_an_unreachable_base_url_is_named_as_that_server() -> None:
     assert "openai" not in str(error) and "All connection attempts" not in str(error)
 
 
-def test_the_providers_own_service_is_named_by_the_provider() -> None:
-    from ipyllm.client._send import why
-
-    # A host that does not resolve, as httpx reports it (socket.gaierror at the bottom).
-    try:
-        raise socket.gaierror(-2, "Name or service not known")
-    except socket.gaierror as cause:
+async def test_the_providers_own_service_is_named_by_the_provider() -> None:
+    def unresolvable(request: httpx.Request) -> httpx.Response:
+        # A host that does not resolve, as httpx reports it (socket.gaierror at the bottom).
         try:
+            raise socket.gaierror(-2, "Name or service not known")
+        except socket.gaierror as cause:
             raise httpx.ConnectError("[Errno -2] Name or service not known") from cause
-        except httpx.ConnectError as error:
-            assert why(error) == "the host name does not resolve"
-    assert why(httpx.ConnectError("something else")) == "something else"
+
+    def refused_otherwise(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("something else")
+
+    where = "could not reach openai at https://api.openai.com"
+    for handler, why in ((unresolvable, "the host name does not resolve"),
+                         (refused_otherwise, "something else")):  # fmt: skip
+        answer = Stream(
+            resolve("openai", api_key="sk-test"),
+            normalize_messages("Hello?"),
+            {},
+            transport=httpx.MockTransport(handler),
+            max_retries=0,
+        )
+        error = await failure_of(answer)
+        assert isinstance(error, ConnectError)
+        assert str(error) == f"{where}: {why}"
 
 
 async def test_a_429_says_try_again_later_once(server: ServerThread) -> None:
