@@ -14,8 +14,8 @@ import ipywidgets as widgets
 from ..render import STYLESHEET
 from ..transcript import Transcript
 from ._answer_view import AnswerView
-from ._outputs import NotebookOutputs, display_again, hide_fallback_css, widget_bundle
-from ._parts import descendants, plain_html
+from ._outputs import hide_fallback_css
+from ._parts import ShownWithFallback, plain_html
 from ._sink import Sink
 
 _FALLBACK_INTERVAL = 2.0
@@ -26,7 +26,7 @@ COLUMNS_CSS = """\
 """
 
 
-class ColumnsView(widgets.VBox):
+class ColumnsView(ShownWithFallback, widgets.VBox):
     """A batch sink: column ``i`` shows answer ``i``; the header's Stop stops them all."""
 
     def __init__(
@@ -44,7 +44,6 @@ class ColumnsView(widgets.VBox):
             for t in titles
         ]
         self.transcripts: list[Transcript] = []
-        self._outputs: NotebookOutputs | None = None
         self._stop_all: Callable[[], None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._notes = list(notes or [])
@@ -90,26 +89,6 @@ class ColumnsView(widgets.VBox):
             self._outputs.update_fallback(*self.static_copy())
 
     # -- showing -------------------------------------------------------------------------
-    def display(self, *, fallback: bool = True) -> None:
-        """Show the columns, with a static fallback beside them (see NotebookOutputs)."""
-        self._outputs = NotebookOutputs(self.answer_id)
-        self._outputs.show(widget_bundle(self.model_id), self.static_copy() if fallback else None)
-
-    def _ipython_display_(self) -> None:
-        self.display()
-
-    def display_again(self) -> None:
-        """Show the live view once more in the current cell (see ``%chat running``)."""
-        display_again(self.model_id)
-
-    def replace_with_static(self) -> None:
-        """Headless runs: the static copy takes the widget's place and the widgets close."""
-        if self._outputs is None:
-            return
-        self._outputs.replace_live(*self.static_copy())
-        for widget in descendants(self):
-            widget.close()
-
     def static_copy(self) -> tuple[dict[str, str], dict[str, Any]]:
         """Every column's static copy, side by side, as one output bundle."""
         copies = [column.static_copy() for column in self.columns]

@@ -1,4 +1,5 @@
-"""The widgets an answer view is made of, each marked with the CSS class pages find it by."""
+"""The widgets an answer view is made of, each marked with the CSS class pages find it by,
+and how a batch view (columns, progress) is shown."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..render import STYLESHEET
-from ._outputs import hide_fallback_css
+from ._outputs import NotebookOutputs, display_again, hide_fallback_css, widget_bundle
 from ._segments import AppendOnlyHTML
 
 
@@ -107,3 +108,36 @@ def descendants(widget: widgets.Widget) -> list[widgets.Widget]:
             found.append(owned)
     found.append(widget)
     return found
+
+
+class ShownWithFallback:
+    """The showing of a batch view, mixed into its widget class (which has an ``answer_id``
+    and a ``static_copy()``): live, with a static fallback beside it (see NotebookOutputs),
+    again on request, or replaced by the static copy in headless runs."""
+
+    answer_id: str
+    model_id: str  # the widget's
+    _outputs: NotebookOutputs | None = None
+
+    def static_copy(self) -> tuple[dict[str, str], dict[str, Any]]:
+        raise NotImplementedError  # the view's own
+
+    def display(self, *, fallback: bool = True) -> None:
+        """Show the view in the current cell, with its static fallback unless told not to."""
+        self._outputs = NotebookOutputs(self.answer_id)
+        self._outputs.show(widget_bundle(self.model_id), self.static_copy() if fallback else None)
+
+    def _ipython_display_(self) -> None:
+        self.display()
+
+    def display_again(self) -> None:
+        """Show the live view once more in the current cell (see ``%chat running``)."""
+        display_again(self.model_id)
+
+    def replace_with_static(self) -> None:
+        """Headless runs: the static copy takes the widget's place and the widgets close."""
+        if self._outputs is None:
+            return
+        self._outputs.replace_live(*self.static_copy())
+        for widget in descendants(self):
+            widget.close()

@@ -17,8 +17,8 @@ from ..events import Event, RawEvent
 from ..pricing import format_cost
 from ..render import STYLESHEET
 from ..transcript import Transcript
-from ._outputs import NotebookOutputs, display_again, hide_fallback_css, widget_bundle
-from ._parts import descendants, plain_html
+from ._outputs import hide_fallback_css
+from ._parts import ShownWithFallback, plain_html
 from ._sink import Sink
 
 _FRAME_INTERVAL = 0.1  # at most 10 frames (widget messages) a second for the whole map
@@ -51,7 +51,7 @@ class _Row:
         self._progress._row_ended(self._index, transcript)
 
 
-class ProgressView(widgets.VBox):
+class ProgressView(ShownWithFallback, widgets.VBox):
     """A batch sink for many rows: done, failed, stopped, queued, rate, ETA, tokens and cost."""
 
     def __init__(self, title: str) -> None:
@@ -70,7 +70,6 @@ class ProgressView(widgets.VBox):
         self._frame_timer: asyncio.TimerHandle | None = None
         self._last_frame = 0.0
         self._last_fallback = 0.0
-        self._outputs: NotebookOutputs | None = None
         self._panel = plain_html(_dom_classes=("ipyllm-map-panel",))
         self._stop_button = widgets.Button(
             description="Stop",
@@ -196,25 +195,6 @@ class ProgressView(widgets.VBox):
         )
 
     # -- showing -------------------------------------------------------------------------
-    def display(self, *, fallback: bool = True) -> None:
-        self._outputs = NotebookOutputs(self.answer_id)
-        self._outputs.show(widget_bundle(self.model_id), self.static_copy() if fallback else None)
-
-    def _ipython_display_(self) -> None:
-        self.display()
-
-    def display_again(self) -> None:
-        """Show the live view once more in the current cell (see ``%chat running``)."""
-        display_again(self.model_id)
-
-    def replace_with_static(self) -> None:
-        """Headless runs: the static summary takes the widget's place and the widgets close."""
-        if self._outputs is None:
-            return
-        self._outputs.replace_live(*self.static_copy())
-        for widget in descendants(self):
-            widget.close()
-
     def static_copy(self) -> tuple[dict[str, str], dict[str, Any]]:
         line = self.progress_line()
         data = {
