@@ -7,8 +7,9 @@ retries (``_retry``), error bodies (``_responses``), framing (``_framing``), the
 stream itself (``_stream``), record and replay as httpx transports (``_replay``,
 ``_store``), images encoded for a prompt (``_images``), a structured answer parsed
 and checked against its schema at its end (``_structured``). A new transport is an
-``httpx`` transport chosen here: :class:`FetchTransport`, the browser's ``fetch``, is the
-one a stream uses in Pyodide (JupyterLite), where no socket exists.
+``httpx`` transport chosen here: :class:`SocketTransport`, sockets on asyncio's own
+transports (``_sockets``), is the one a stream uses by default; :class:`FetchTransport`,
+the browser's ``fetch``, the one in Pyodide (JupyterLite), where no socket exists.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ._images import image_part, image_parts, is_image, media_type_of
 from ._pool import shared_client, shared_connections
 from ._responses import error_details
 from ._retry import retry_after
+from ._sockets import SocketTransport
 from ._sources import Source, SourceStream, as_source, failed_source, to_events
 from ._stream import Stream
 from ._structured import schema_problems
@@ -29,6 +31,7 @@ __all__ = [
     "FetchTransport",
     "FramingDecoder",
     "JSONLine",
+    "SocketTransport",
     "Source",
     "SourceStream",
     "Stream",

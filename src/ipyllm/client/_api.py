@@ -19,7 +19,7 @@ from ..errors import ConfigurationError, ConnectError, ProtocolError, ReplayMiss
 from ..options import resolve_options
 from ..transcript import Transcript
 from ._images import image_parts
-from ._net import describe, origin, read_some, ssl_context, text_of
+from ._net import default_transport, describe, origin, read_some, ssl_context, text_of
 from ._responses import status_error
 from ._stream import Stream
 from ._target import resolve
@@ -202,7 +202,7 @@ async def list_models(
     """The model names a provider offers (also a quick check of the API key)."""
     target = resolve(provider, None, base_url, api_key)
     spec = target.dialect.models_request(api_key=target.api_key, base_url=target.base_url)
-    transport = target.dialect.transport(target.base_url)
+    transport = target.dialect.transport(target.base_url) or default_transport()
     async with httpx.AsyncClient(transport=transport, timeout=30, verify=ssl_context()) as client:
         try:
             response = await client.send(

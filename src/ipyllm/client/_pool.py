@@ -15,7 +15,7 @@ from contextvars import ContextVar
 
 import httpx
 
-from ._net import ssl_context
+from ._net import default_transport, ssl_context
 
 _pool: ContextVar[dict[tuple[float | None, ...], httpx.AsyncClient] | None] = ContextVar(
     "ipyllm_connection_pool", default=None
@@ -45,6 +45,9 @@ def shared_client(timeout: httpx.Timeout) -> httpx.AsyncClient | None:
     if client is None:
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
         client = clients[key] = httpx.AsyncClient(
-            timeout=timeout, limits=limits, verify=ssl_context()
+            timeout=timeout,
+            limits=limits,
+            transport=default_transport(limits),
+            verify=ssl_context(),
         )
     return client

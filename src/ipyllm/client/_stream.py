@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import aclosing
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import httpx
@@ -46,6 +47,14 @@ if TYPE_CHECKING:
     from ._replay import Recorder  # sqlite3 loads only for those who record
 
 E = TypeVar("E", bound=StreamError)
+
+
+@dataclass(slots=True)
+class _Ending:
+    """How a stream's answer ended, as its events said."""
+
+    finished: bool = False  # a finish reason arrived: servers that skip [DONE] after it are done
+    server_error: ErrorEvent | None = None
 
 
 class Stream:
@@ -180,53 +189,36 @@ class Stream:
         parser = dialect.new_parser(self.schema)
         decoder = FramingDecoder(dialect.framing, error_field=dialect.error_field)
         received = 0
-        finished = False  # a finish reason arrived: servers that skip [DONE] after it are done
-        server_error: ErrorEvent | None = None
+        ending = _Ending()
         try:
             # Closed explicitly: a generator left suspended by the break below
             # would be finalized later, on whatever loop is still around.
             async with aclosing(body_chunks(response)) as chunks:
                 async for chunk in chunks:
                     received += len(chunk)
-                    for wire_event in decoder.feed(chunk):
-                        if self.raw:
-                            yield self._raw_event(wire_event)
-                        for event in self._interpret(parser, wire_event):
-                            kind = type(event)
-                            if kind is Finish:
-                                finished = True
-                            elif kind is ErrorEvent and server_error is None:
-                                server_error = cast(ErrorEvent, event)
+                    for event in self._events_of(parser, decoder.feed(chunk), ending):
+                        if not isinstance(event, RawEvent):
                             transcript.apply(event)
-                            yield event
-                        if parser.terminated:
-                            # Checked per event, not per read: what a server sends after its
-                            # end (LiteLLM's [DONE] after response.completed) is never read.
-                            break
+                        yield event
                     if parser.terminated:
                         break
                 else:
-                    for wire_event in decoder.close():
-                        if self.raw:
-                            yield self._raw_event(wire_event)
-                        for event in self._interpret(parser, wire_event):
-                            kind = type(event)
-                            if kind is Finish:
-                                finished = True
-                            elif kind is ErrorEvent and server_error is None:
-                                server_error = cast(ErrorEvent, event)
+                    for event in self._events_of(parser, decoder.close(), ending):
+                        if not isinstance(event, RawEvent):
                             transcript.apply(event)
-                            yield event
-                        if parser.terminated:
-                            break
+                        yield event
         except httpx.HTTPError as exc:
-            if not (parser.terminated or finished):
+            if not (parser.terminated or ending.finished):
                 raise self._sender.broken(exc) from None
-        if server_error is not None:
+        if ending.server_error is not None:
             raise provider_error(
-                self.target.provider, server_error, transcript, mid_stream=True, name=self._name
+                self.target.provider,
+                ending.server_error,
+                transcript,
+                mid_stream=True,
+                name=self._name,
             )
-        if parser.terminated or finished:
+        if parser.terminated or ending.finished:
             self._note_if_empty()
             return
         if received == 0:
@@ -241,6 +233,25 @@ class Stream:
             f"the stream from {self._name} ended {where} (no finish reason or end "
             f"marker), after {len(transcript.text)} characters",
         )
+
+    def _events_of(
+        self, parser: Parser, wire_events: Sequence[WireEvent], ending: _Ending
+    ) -> Iterator[Event | RawEvent]:
+        """The events of some wire events, in order, until the dialect's end marker
+        (what a server sends after its end, LiteLLM's [DONE] after response.completed,
+        is never read); notes in ``ending`` how the answer ended."""
+        for wire_event in wire_events:
+            if self.raw:
+                yield self._raw_event(wire_event)
+            for event in self._interpret(parser, wire_event):
+                kind = type(event)
+                if kind is Finish:
+                    ending.finished = True
+                elif kind is ErrorEvent and ending.server_error is None:
+                    ending.server_error = cast(ErrorEvent, event)
+                yield event
+            if parser.terminated:
+                return
 
     async def _answer(self, body: bytes) -> AsyncGenerator[Event | RawEvent, None]:
         """A whole JSON answer where a stream was asked for: its events, all at once."""
@@ -320,11 +331,11 @@ class Stream:
                 transport or default_transport() or httpx.AsyncHTTPTransport(verify=ssl_context())
             )
             transport = self._recorder.wrap(inner)
-        transport = transport or default_transport()  # a browser's fetch, in Pyodide
         if transport is None:
             shared = shared_client(timeout)
             if shared is not None:
                 return shared, False
+            transport = default_transport()
         client = httpx.AsyncClient(timeout=timeout, transport=transport, verify=ssl_context())
         return client, True
 
