@@ -232,6 +232,11 @@ class Options:
         return params
 
 
+# Read once: a map resolves options for every row.
+_FIELDS = {f.name: f for f in fields(Options)}
+_SPECS: dict[str, OptionSpec] = {name: f.metadata["ipyllm"] for name, f in _FIELDS.items()}
+
+
 class StreamOptions(TypedDict, total=False):
     """The request options as keyword arguments (a test keeps it equal to ``Options``)."""
 
@@ -256,17 +261,14 @@ class StreamOptions(TypedDict, total=False):
 
 def option_specs(group: Group | None = None) -> dict[str, OptionSpec]:
     """Every option's spec by name, in declaration order (only ``group``'s if given)."""
-    specs = {f.name: f.metadata["ipyllm"] for f in fields(Options)}
-    return {name: spec for name, spec in specs.items() if group is None or spec.group == group}
+    return {name: spec for name, spec in _SPECS.items() if group is None or spec.group == group}
 
 
 def default_value(name: str) -> Any:
-    for f in fields(Options):
-        if f.name == name:
-            if f.default_factory is not MISSING:
-                return f.default_factory()
-            return f.default
-    raise KeyError(name)
+    field_ = _FIELDS[name]
+    if field_.default_factory is not MISSING:
+        return field_.default_factory()
+    return field_.default
 
 
 def resolve_options(
@@ -281,11 +283,11 @@ def resolve_options(
     cell = cell or {}
     config = config or {}
     env = os.environ if env is None else env
-    unknown = set(cell) - set(option_specs())
+    unknown = set(cell) - _SPECS.keys()
     if unknown:
         raise ConfigurationError(f"unknown option: {', '.join(sorted(unknown))}")
     values: dict[str, Any] = {}
-    for name, spec in option_specs().items():
+    for name, spec in _SPECS.items():
         if spec.kind == "dict":
             values[name] = {**(config.get(name) or {}), **(cell.get(name) or {})}
             continue
