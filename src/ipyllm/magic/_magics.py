@@ -6,6 +6,7 @@ import argparse
 import threading
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -101,25 +102,17 @@ class ChatMagics(Magics, Commands):
 
     # -- asking -----------------------------------------------------------------------
     def _ask(self, prompt: str, args: argparse.Namespace, options: Options) -> None:
-        assert self.shell is not None  # a magic always runs in a shell
-        prompt, images = self._filled(prompt, options)
-        session = self._session(options.session, new=args.new)
-        cell_id = self._cell_id()
-        with self._lock:
-            position = session.position_for(cell_id, prompt)
-            earlier = session.turns[:position] if options.history else []
+        turn = self._pending_turn(prompt, args, options)
         # The model decides the history budget; keys are checked when the stream is made.
         target = resolve(options.provider, options.model, options.base_url, require_key=False)
         _refuse_a_missing_key(target)
         budget = prompt_budget(target.model, options.max_tokens, options.context_window)
-        messages, dropped = history_messages(
-            earlier, options.system, prompt, budget=budget, images=images
-        )
+        messages, dropped = turn.messages(options.system, budget)
         notes = []
         if dropped:
             turns = "turn" if dropped == 1 else "turns"
             notes.append(
-                f"The {dropped} oldest {turns} of session '{session.name}' were left out "
+                f"The {dropped} oldest {turns} of session '{turn.session.name}' were left out "
                 f"to fit {target.model}'s context window."
             )
         result = chat(
@@ -129,31 +122,22 @@ class ChatMagics(Magics, Commands):
             events=options.events,
             max_height=options.max_height,
             notes=notes,
-            on_done=self._logger(options, session.name, cell_id, prompt),
+            on_done=self._logger(options, turn.session.name, turn.cell_id, turn.prompt),
             error_hint=_key_hint(target.dialect.api_key_env),
             **self._request_options(options),
         )
-        with self._lock:
-            session.put(position, Turn(prompt, result.transcript, cell_id, images))
+        self._keep(turn, result.transcript)
         self._bind(args, result)
 
     def _ask_compare(self, prompt: str, args: argparse.Namespace, options: Options) -> None:
         """Several models, side by side. History goes to each of them; the turn that
         enters the session is the prompt with the first model's answer."""
-        assert self.shell is not None
-        prompt, images = self._filled(prompt, options)
-        session = self._session(options.session, new=args.new)
-        cell_id = self._cell_id()
-        with self._lock:
-            position = session.position_for(cell_id, prompt)
-            earlier = session.turns[:position] if options.history else []
+        turn = self._pending_turn(prompt, args, options)
         budget = min(
             prompt_budget(target.get("model") or "", options.max_tokens, options.context_window)
             for target in map(parse_target, args.model)
         )
-        messages, dropped = history_messages(
-            earlier, options.system, prompt, budget=budget, images=images
-        )
+        messages, dropped = turn.messages(options.system, budget)
         notes = [f"The {dropped} oldest turns were left out to fit the context."] if dropped else []
         request = self._request_options(options)
         request.pop("model")
@@ -169,9 +153,26 @@ class ChatMagics(Magics, Commands):
         )
         first = result.transcripts[0]
         if first is not None:
-            with self._lock:
-                session.put(position, Turn(prompt, first, cell_id, images))
+            self._keep(turn, first)
         self._bind(args, result)
+
+    def _pending_turn(self, prompt: str, args: argparse.Namespace, options: Options) -> _Pending:
+        """The prompt filled in, its session, and where its turn goes in it (a cell run
+        again replaces its own turn): what an answer with history starts from."""
+        prompt, images = self._filled(prompt, options)
+        session = self._session(options.session, new=args.new)
+        cell_id = self._cell_id()
+        with self._lock:
+            position = session.position_for(cell_id, prompt)
+            earlier = session.turns[:position] if options.history else []
+        return _Pending(session, position, cell_id, prompt, images, earlier)
+
+    def _keep(self, turn: _Pending, transcript: Transcript) -> None:
+        """The answered turn enters its session."""
+        with self._lock:
+            turn.session.put(
+                turn.position, Turn(turn.prompt, transcript, turn.cell_id, turn.images)
+            )
 
     def _ask_over(self, template: str, args: argparse.Namespace, options: Options) -> None:
         """The cell as a template, sent once per row of a variable (no history)."""
@@ -276,6 +277,25 @@ class ChatMagics(Magics, Commands):
                 self._store_problem = str(error)
 
         return log
+
+
+@dataclass
+class _Pending:
+    """A prompt about to be sent in a session, and the turns before it."""
+
+    session: Session
+    position: int
+    cell_id: str | None
+    prompt: str
+    images: list[dict[str, Any]]
+    earlier: list[Turn]
+
+    def messages(self, system: str | None, budget: int) -> tuple[list[dict[str, Any]], int]:
+        """The history, the system prompt and the prompt, within ``budget``; and how many
+        of the oldest turns were left out to fit it."""
+        return history_messages(
+            self.earlier, system, self.prompt, budget=budget, images=self.images
+        )
 
 
 def _refuse_a_missing_key(target: Target) -> None:
