@@ -243,8 +243,13 @@ async def test_bodies_larger_than_the_socket_buffers_arrive_whole_both_ways() ->
 async def test_a_server_that_stalls_times_out_and_a_closed_port_is_refused() -> None:
     async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n")
-        await writer.drain()
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        # A steady trickle, longer in all than the read timeout but never a gap as long,
+        # then silence: only the silence times out.
+        for _ in range(8):
+            writer.write(b"5\r\nhello\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.1)
         await asyncio.sleep(5)
 
     timeout = httpx.Timeout(5, read=0.3)
@@ -256,7 +261,7 @@ async def test_a_server_that_stalls_times_out_and_a_closed_port_is_refused() -> 
                 with pytest.raises(httpx.ReadTimeout):
                     async for chunk in response.aiter_bytes():
                         chunks.append(chunk)
-            assert chunks == [b"hello"]
+            assert b"".join(chunks) == b"hello" * 8
     # The port is closed now.
     async with httpx.AsyncClient(transport=SocketTransport(ssl.create_default_context())) as c:
         with pytest.raises(httpx.ConnectError) as caught:

@@ -102,7 +102,7 @@ async def _within(awaitable: asyncio.Future[Any], timeout: float | None) -> None
     """Wait for ``awaitable``; TimeoutError after ``timeout`` seconds (None: no limit).
 
     A timer that fails the future, not ``wait_for``: no task per wait, and a cancellation
-    of the caller stays a cancellation.
+    of the caller stays a cancellation. (Writes wait rarely; reads keep one timer.)
     """
     if timeout is None:
         await awaitable
@@ -126,17 +126,28 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
     def __init__(self, transport: asyncio.Transport, protocol: _Buffered) -> None:
         self._transport = transport
         self._protocol = protocol
+        self._read_deadline: float | None = None  # of the read waiting now
+        self._read_timer: asyncio.TimerHandle | None = None
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         protocol = self._protocol
         if not protocol.chunks and not protocol.ended:
-            waiter = protocol.waiter = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            waiter = protocol.waiter = loop.create_future()
+            if timeout is not None:
+                self._read_deadline = deadline = loop.time() + timeout
+                timer = self._read_timer
+                if timer is None or timer.when() > deadline:
+                    if timer is not None:
+                        timer.cancel()
+                    self._read_timer = loop.call_at(deadline, self._read_timer_rang)
             try:
-                await _within(waiter, timeout)
+                await waiter
             except TimeoutError:
                 raise httpcore.ReadTimeout("timed out waiting for the server") from None
             finally:
                 protocol.waiter = None
+                self._read_deadline = None
         chunks = protocol.chunks
         if not chunks:
             if protocol.error is not None:
@@ -154,6 +165,22 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             self._transport.resume_reading()
         return chunk
 
+    def _read_timer_rang(self) -> None:
+        """Fail the waiting read if its deadline has passed, else ring again at it.
+
+        One timer per connection, moved only when it rings: a stream reads once per
+        token, and a timer set and cancelled per read was a tenth of a stream's CPU.
+        """
+        self._read_timer = None
+        waiter, deadline = self._protocol.waiter, self._read_deadline
+        if waiter is None or waiter.done() or deadline is None:
+            return  # no read waits: the next one sets the timer again
+        loop = asyncio.get_running_loop()
+        if loop.time() >= deadline:
+            waiter.set_exception(TimeoutError())
+        else:
+            self._read_timer = loop.call_at(deadline, self._read_timer_rang)
+
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         protocol = self._protocol
         if protocol.ended or self._transport.is_closing():
@@ -170,6 +197,9 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 raise httpcore.WriteError(str(protocol.error)) from protocol.error
 
     async def aclose(self) -> None:
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
         self._transport.close()
 
     async def start_tls(
