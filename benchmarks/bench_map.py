@@ -25,8 +25,11 @@ at once and the rows run in the background with a live progress widget. Measured
 
 Beside it, each in a plain Python process with its output sent to /dev/null, after a
 warm-up of a few rows: ``ipyllm.map`` (terminal mode: the rows run in a worker thread);
-the floor any streaming client pays, the same rows streamed with bare httpx through one
-shared client, bytes read and nothing decoded; and chatlas's ``parallel_chat_text`` with
+two floors, the same rows streamed with bare httpx through one shared client, bytes read
+and nothing decoded, over httpx's own transport (anyio) and over ipyllm's
+``SocketTransport`` (what ipyllm streams over by default); chatlas streaming each row
+(``stream_async`` on a fresh copy of one chat, under a semaphore of the same size), the
+like-for-like client; and chatlas's ``parallel_chat_text`` with
 ``ChatOpenAICompletions`` (the same ``/chat/completions`` route ipyllm uses; chatlas's
 ``ChatOpenAI`` speaks the Responses API) at the same concurrency (``max_active``) and
 with its requests-per-minute limit lifted (its default, 500 a minute, would alone make
@@ -62,6 +65,7 @@ import json
 import os
 import queue
 import resource
+import ssl
 import statistics
 import subprocess
 import sys
@@ -78,6 +82,7 @@ PING_INTERVAL = 0.2
 LATENCY_GOAL_MS = 50
 WALL_GOAL = 1.2
 WARM_UP_ROWS = 8
+WORKERS = ("ipyllm", "floor", "floor_sockets", "chatlas", "chatlas_stream")
 
 
 # -- the teaching server, in another process --------------------------------------------
@@ -504,10 +509,15 @@ def worker(library: str, url: str, rows: int, concurrency: int) -> None:
         meter.stop()
         statuses = [t.status if t is not None else "queued" for t in result.transcripts]
         elapsed = [t.elapsed if t is not None else None for t in result.transcripts]
-    elif library == "floor":
+    elif library in ("floor", "floor_sockets"):
+        from ipyllm.client import SocketTransport
+
+        transport = None
+        if library == "floor_sockets":
+            transport = SocketTransport(ssl.create_default_context())
 
         async def streamed() -> list[tuple[int, float]]:
-            async with httpx.AsyncClient(timeout=60) as client:
+            async with httpx.AsyncClient(timeout=60, transport=transport) as client:
                 gate = asyncio.Semaphore(concurrency)
 
                 async def one(prompt: str) -> tuple[int, float]:
@@ -529,6 +539,31 @@ def worker(library: str, url: str, rows: int, concurrency: int) -> None:
         ends = asyncio.run(streamed())
         statuses = ["done" if size > 0 else "error" for size, _ in ends]
         elapsed = [seconds for _, seconds in ends]
+    elif library == "chatlas_stream":
+        import copy
+
+        import chatlas
+
+        async def chatlas_streamed() -> list[tuple[str, float]]:
+            base = chatlas.ChatOpenAICompletions(base_url=url, api_key="bench", model="demo")
+            gate = asyncio.Semaphore(concurrency)
+
+            async def one(prompt: str) -> tuple[str, float]:
+                async with gate:
+                    started = time.monotonic()
+                    chat = copy.deepcopy(base)  # a fresh conversation, as parallel_chat makes
+                    pieces = [str(piece) async for piece in await chat.stream_async(prompt)]
+                    return "".join(pieces), time.monotonic() - started
+
+            await asyncio.gather(*(one(p) for p in prompts[:WARM_UP_ROWS]))
+            meter.start()
+            ends = await asyncio.gather(*(one(p) for p in prompts))
+            meter.stop()
+            return ends
+
+        texts = asyncio.run(chatlas_streamed())
+        statuses = ["done" if text else "error" for text, _ in texts]
+        elapsed = [seconds for _, seconds in texts]
     else:
         import chatlas
 
@@ -599,7 +634,7 @@ def main() -> None:
         metavar="PATH",
         help="profile the kernel's map with pyinstrument into PATH (inflates its figures)",
     )
-    parser.add_argument("--worker", choices=("ipyllm", "floor", "chatlas"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=WORKERS, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     rows = args.rows or (200 if args.quick else 1000)
@@ -631,10 +666,11 @@ def main() -> None:
         server_use["ipyllm_plain"] = _spent(before, server.usage())
         load["after_ipyllm_plain"] = os.getloadavg()
 
-        before = server.usage()
-        results["httpx_floor"] = in_process("floor", url, rows, args.concurrency)
-        server_use["httpx_floor"] = _spent(before, server.usage())
-        load["after_httpx_floor"] = os.getloadavg()
+        for name, worker_name in (("httpx_floor", "floor"), ("sockets_floor", "floor_sockets")):
+            before = server.usage()
+            results[name] = in_process(worker_name, url, rows, args.concurrency)
+            server_use[name] = _spent(before, server.usage())
+            load[f"after_{name}"] = os.getloadavg()
 
         whole_url, whole_answer, piece = None, None, None
         if skip_chatlas is None:
@@ -645,6 +681,10 @@ def main() -> None:
             results["chatlas"] = in_process("chatlas", whole_url, rows, args.concurrency)
             server_use["chatlas"] = _spent(before, server.usage())
             load["after_chatlas"] = os.getloadavg()
+            before = server.usage()
+            results["chatlas_stream"] = in_process("chatlas_stream", url, rows, args.concurrency)
+            server_use["chatlas_stream"] = _spent(before, server.usage())
+            load["after_chatlas_stream"] = os.getloadavg()
     finally:
         server.close()
 
@@ -695,8 +735,10 @@ def print_report(report: dict[str, Any]) -> None:
     names = {
         "ipyllm_kernel": "ipyllm.map, kernel (background)",
         "ipyllm_plain": "ipyllm.map, plain Python",
-        "httpx_floor": "httpx streaming, bytes only (floor), plain Python",
-        "chatlas": "chatlas parallel_chat_text, plain Python",
+        "httpx_floor": "httpx streaming, bytes only, httpx's own transport, plain Python",
+        "sockets_floor": "httpx streaming, bytes only, ipyllm's SocketTransport, plain Python",
+        "chatlas": "chatlas parallel_chat_text (whole answers), plain Python",
+        "chatlas_stream": "chatlas stream_async per row (streamed), plain Python",
     }
     print(
         "| run | wall s | × ideal | answer under load s | slot use | CPU ms/row | "
@@ -745,10 +787,14 @@ def print_report(report: dict[str, Any]) -> None:
         f"1+1 under {LATENCY_GOAL_MS} ms throughout: "
         f"{'met' if k['ping_max_ms'] < LATENCY_GOAL_MS else 'NOT met'}",
     ]
-    if "chatlas" in results:
-        less = k["cpu_ms_per_row"] < results["chatlas"]["cpu_ms_per_row"]
-        goals.append(f"less CPU per row than chatlas: {'met' if less else 'NOT met'}")
-    else:
+    for name, label in (
+        ("chatlas", "parallel_chat, whole answers"),
+        ("chatlas_stream", "streamed"),
+    ):
+        if name in results:
+            less = k["cpu_ms_per_row"] < results[name]["cpu_ms_per_row"]
+            goals.append(f"less CPU per row than chatlas ({label}): {'met' if less else 'NOT met'}")
+    if "chatlas" not in results:
         goals.append(f"chatlas skipped: {report['chatlas_skipped']}")
     print("goals: " + "; ".join(goals))
 
