@@ -117,13 +117,10 @@ class ChatMagics(Magics, Commands):
             )
         result = chat(
             messages,
-            wait=options.wait,
-            format=options.format,
-            events=options.events,
-            max_height=options.max_height,
             notes=notes,
             on_done=self._logger(options, turn.session.name, turn.cell_id, turn.prompt),
             error_hint=_key_hint(target.dialect.api_key_env),
+            **_display_options(options),
             **self._request_options(options),
         )
         self._keep(turn, result.transcript)
@@ -142,14 +139,7 @@ class ChatMagics(Magics, Commands):
         request = self._request_options(options)
         request.pop("model")
         result = ipyllm.compare(
-            messages,
-            *args.model,
-            wait=options.wait,
-            format=options.format,
-            events=options.events,
-            max_height=options.max_height,
-            notes=notes,
-            **request,
+            messages, *args.model, notes=notes, **_display_options(options), **request
         )
         first = result.transcripts[0]
         if first is not None:
@@ -296,6 +286,11 @@ class _Pending:
         return history_messages(
             self.earlier, system, self.prompt, budget=budget, images=self.images
         )
+
+
+def _display_options(options: Options) -> dict[str, Any]:
+    """How the answer is shown, as the API's keyword arguments."""
+    return {name: getattr(options, name) for name in option_specs("display")}
 
 
 def _refuse_a_missing_key(target: Target) -> None:
