@@ -12,7 +12,7 @@ from ..transcript import Transcript
 from ..views import BatchSink
 from ._registry import register, unregister
 from ._run import Run
-from ._thread import in_worker_thread
+from ._thread import drive_in_worker_thread
 
 SourceFactory = Callable[[int], Source]
 
@@ -115,16 +115,5 @@ def run_batch_blocking(
 ) -> Batch:
     """Run the rows to the end on a private loop in a worker thread (headless runs)."""
     batch = Batch(count, make_source, sink, concurrency)
-
-    async def main() -> None:
-        batch._begin()
-        batch._task = asyncio.current_task()
-        with contextlib.suppress(asyncio.CancelledError):
-            await batch._main()
-
-    register(batch)
-    try:
-        in_worker_thread(main, batch.stop)
-    finally:
-        unregister(batch)
+    drive_in_worker_thread(batch, batch._main)
     return batch

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Generator
 from typing import Any
 
@@ -12,7 +11,7 @@ from ..errors import StreamError
 from ..transcript import Transcript
 from ..views import Sink
 from ._registry import register, unregister
-from ._thread import in_worker_thread
+from ._thread import drive_in_worker_thread
 
 
 class Run:
@@ -122,16 +121,5 @@ def run_blocking(source: Source, sink: Sink) -> Run:
     stops the answer cleanly and keeps the partial text.
     """
     run = Run(source, sink)
-
-    async def main() -> None:
-        run._begin()
-        run._task = asyncio.current_task()
-        with contextlib.suppress(asyncio.CancelledError):  # stopped: the transcript says so
-            await run._pump()
-
-    register(run)
-    try:
-        in_worker_thread(main, run.stop)
-    finally:
-        unregister(run)
+    drive_in_worker_thread(run, run._pump)
     return run

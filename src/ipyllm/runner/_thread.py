@@ -3,9 +3,43 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import threading
 from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from ._registry import register, unregister
+
+
+class Job(Protocol):
+    """An answer or a batch, as it is driven: begun on its loop, run as a task, stoppable."""
+
+    _task: asyncio.Task[Any] | None
+
+    @property
+    def done(self) -> bool: ...
+
+    def stop(self) -> None: ...
+
+    def _begin(self) -> None: ...
+
+
+def drive_in_worker_thread(job: Job, pump: Callable[[], Awaitable[object]]) -> None:
+    """Begin ``job`` and run ``pump()`` to its end in a worker thread (see
+    :func:`in_worker_thread`), where Stop all reaches it meanwhile."""
+
+    async def main() -> None:
+        job._begin()
+        job._task = asyncio.current_task()
+        with contextlib.suppress(asyncio.CancelledError):  # stopped: the transcript says so
+            await pump()
+
+    register(job)
+    try:
+        in_worker_thread(main, job.stop)
+    finally:
+        unregister(job)
 
 
 def in_worker_thread(main: Callable[[], Awaitable[None]], stop: Callable[[], None]) -> None:
