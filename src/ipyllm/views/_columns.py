@@ -15,7 +15,7 @@ from ..render import STYLESHEET
 from ..transcript import Transcript
 from ._answer_view import AnswerView
 from ._outputs import hide_fallback_css
-from ._parts import ShownWithFallback, plain_html
+from ._parts import ShownWithFallback, plain_html, stop_button
 from ._sink import Sink
 
 _FALLBACK_INTERVAL = 2.0
@@ -47,14 +47,10 @@ class ColumnsView(ShownWithFallback, widgets.VBox):
         self._stop_all: Callable[[], None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._notes = list(notes or [])
-        self._stop_button = widgets.Button(
-            description="Stop all",
-            icon="stop",
-            button_style="danger",
-            tooltip="Stop every answer in this cell and close their connections",
-            disabled=True,
-            layout=widgets.Layout(width="auto"),
-            _dom_classes=("ipyllm-stop-all",),
+        self._stop_button = stop_button(
+            "Stop all",
+            "Stop every answer in this cell and close their connections",
+            "ipyllm-stop-all",
         )
         self._stop_button.on_click(lambda _button: self._stop_all and self._stop_all())
         self._summary = plain_html(_dom_classes=("ipyllm-status-line",))

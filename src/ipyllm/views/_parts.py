@@ -25,6 +25,19 @@ def plain_html(**traits: Any) -> widgets.HTML:
     return widgets.HTML(**traits)
 
 
+def stop_button(description: str, tooltip: str, css_class: str, **layout: str) -> widgets.Button:
+    """A Stop button, disabled until there is something to stop."""
+    return widgets.Button(
+        description=description,
+        icon="stop",
+        button_style="danger",
+        tooltip=tooltip,
+        disabled=True,
+        layout=widgets.Layout(width="auto", **layout),
+        _dom_classes=(css_class,),
+    )
+
+
 class ViewParts:
     """Status line and Stop, notes, reasoning, body (sealed segments and the live tail),
     tool calls and errors, raw wire events; ``children`` in the order they are shown."""
@@ -34,14 +47,8 @@ class ViewParts:
     ) -> None:
         self.status = plain_html(_dom_classes=("ipyllm-status-line",))
         self.status.layout.flex = "1 1 auto"
-        self.stop_button = widgets.Button(
-            description="Stop",
-            icon="stop",
-            button_style="danger",
-            tooltip="Stop this answer and close its connection",
-            disabled=True,
-            layout=widgets.Layout(width="auto", margin="0 0 0 8px"),
-            _dom_classes=("ipyllm-stop",),
+        self.stop_button = stop_button(
+            "Stop", "Stop this answer and close its connection", "ipyllm-stop", margin="0 0 0 8px"
         )
         self.reasoning_toggle = widgets.Button(
             description="Show reasoning",

@@ -18,7 +18,7 @@ from ..pricing import format_cost
 from ..render import STYLESHEET
 from ..transcript import Transcript
 from ._outputs import hide_fallback_css
-from ._parts import ShownWithFallback, plain_html
+from ._parts import ShownWithFallback, plain_html, stop_button
 from ._sink import Sink
 
 _FRAME_INTERVAL = 0.1  # at most 10 frames (widget messages) a second for the whole map
@@ -71,14 +71,10 @@ class ProgressView(ShownWithFallback, widgets.VBox):
         self._last_frame = 0.0
         self._last_fallback = 0.0
         self._panel = plain_html(_dom_classes=("ipyllm-map-panel",))
-        self._stop_button = widgets.Button(
-            description="Stop",
-            icon="stop",
-            button_style="danger",
-            tooltip="Stop every row still running or queued; finished rows are kept",
-            disabled=True,
-            layout=widgets.Layout(width="auto"),
-            _dom_classes=("ipyllm-stop",),
+        self._stop_button = stop_button(
+            "Stop",
+            "Stop every row still running or queued; finished rows are kept",
+            "ipyllm-stop",
         )
         self._stop_button.on_click(lambda _button: self._stop_all and self._stop_all())
         style = f"<style>{STYLESHEET}{PROGRESS_CSS}{hide_fallback_css(self.answer_id)}</style>"
