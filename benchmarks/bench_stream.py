@@ -1,9 +1,11 @@
-"""Client CPU per streamed chunk: ipyllm against the transport floor and common clients.
+"""Client CPU per streamed chunk: ipyllm against the transport floors and common clients.
 
 The teaching server runs in a separate process on 127.0.0.1 and sends N OpenAI
 chat chunks, one HTTP chunk each. Each client's process CPU time (not wall time)
 is divided by N. All figures come from one run on one machine: compare the
-ratios, not the absolute numbers.
+ratios, not the absolute numbers. Two floors, bytes read and nothing decoded: over
+httpx's own transport (anyio), and over ``SocketTransport``, the one ipyllm uses by
+default; the other clients use httpx's own.
 
 With ``--rate 0`` (the default) the server sends flat out: a slower client then
 finds more chunks per socket read and pays fewer event-loop wake-ups per chunk,
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import ssl
 import subprocess
 import sys
 import time
@@ -36,21 +39,28 @@ REQUEST = {"model": "demo", "messages": [{"role": "user", "content": "benchmark"
 
 
 @asynccontextmanager
-async def chat_response(url: str) -> AsyncIterator[httpx.Response]:
+async def chat_response(
+    url: str, transport: httpx.AsyncBaseTransport | None = None
+) -> AsyncIterator[httpx.Response]:
     async with (
-        httpx.AsyncClient(timeout=60) as client,
+        httpx.AsyncClient(timeout=60, transport=transport) as client,
         client.stream("POST", url + "/chat/completions", json=REQUEST) as response,
     ):
         yield response
 
 
-async def floor_aiter_bytes(url: str) -> int:
-    """The transport floor: bytes off the socket, nothing decoded."""
+async def floor_aiter_bytes(url: str, transport: httpx.AsyncBaseTransport | None = None) -> int:
+    """The transport floor: bytes off the socket, nothing decoded (httpx's own transport)."""
     size = 0
-    async with chat_response(url) as response:
+    async with chat_response(url, transport) as response:
         async for chunk in response.aiter_bytes():
             size += len(chunk)
     return size
+
+
+async def floor_over_sockets(url: str) -> int:
+    """The same floor over the transport ipyllm streams over by default."""
+    return await floor_aiter_bytes(url, ipyllm.client.SocketTransport(ssl.create_default_context()))
 
 
 async def with_ipyllm(url: str) -> int:
@@ -105,6 +115,7 @@ async def with_openai_sdk(url: str) -> int:
 
 CLIENTS: dict[str, Callable[[str], Awaitable[int]]] = {
     "httpx aiter_bytes (floor)": floor_aiter_bytes,
+    "httpx aiter_bytes over ipyllm's SocketTransport (floor)": floor_over_sockets,
     "ipyllm.stream": with_ipyllm,
     "httpx aiter_lines + json.loads": with_aiter_lines,
     "httpx-sse + json.loads": with_httpx_sse,
