@@ -47,15 +47,11 @@ def one_stop(kernel: Kernel, server: ServerThread, run: int) -> tuple[float, flo
     kernel.click(button)
     gone = server.app.wait_for(lambda r: r["id"] == request["id"] and r["event"] != "request", 10)
     assert gone is not None and gone["event"] == "disconnect", gone
-    kernel.final_display(display_id)
+    # The static copy marked "stopped": the fallback beside the live view, or what replaces it.
+    final = kernel.final_display(display_id)
     with kernel._lock:
-        shown = next(
-            at
-            for at, m in kernel.messages
-            if m["msg_type"] == "update_display_data"
-            and m["content"]["transient"].get("display_id") == display_id
-        )
-    assert "stopped" in str(kernel.final_display(display_id)["content"]["data"]["text/plain"])
+        shown = next(at for at, m in kernel.messages if m is final)
+    assert "stopped" in str(final["content"]["data"]["text/plain"])
     return gone["time"] - clicked_wall, shown - clicked
 
 
