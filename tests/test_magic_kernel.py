@@ -430,3 +430,31 @@ def test_over_sends_a_cell_per_row_and_into_writes_the_answers(
     assert "application/vnd.jupyter.widget-view+json" not in summary[0].data
     answers = ast.literal_eval(notebook.cells[3].outputs[0].data["text/plain"])
     assert answers == [ask(f"Tell me about {city}") for city in ("Paris", "Lima", "Oslo")]
+
+
+def test_chat_running_shows_the_answer_again_with_a_fallback_its_end_reaches(
+    kernel: Kernel, server: ServerThread
+) -> None:
+    """After a page reload the page knows only the display ids of the cells it runs itself:
+    `%chat running` shows each running answer again, its live view and its fallback under
+    the answer's own display ids, so the final copy reaches that cell in the reloaded page
+    (and a save there keeps it)."""
+    prompt = f"Show me again ({kernel.manager.kernel_name})"
+    reply, _ = kernel.execute(chat_cell(server, prompt, "rate=40,latency=0", "--no-history"))
+    (live_id,) = kernel.display_ids(reply)
+    again, _ = kernel.execute("%chat running")
+    shown = {
+        m["content"]["transient"]["display_id"]: m["content"]
+        for m in kernel.outputs_of(again, "display_data")
+        if m["content"].get("transient", {}).get("display_id")
+    }
+    answer = live_id.removeprefix("ipyllm-live-")
+    printed = "".join(m["content"].get("text", "") for m in kernel.outputs_of(again, "stream"))
+    assert set(shown) == {live_id, f"ipyllm-static-{answer}"}, (printed, shown)
+    assert "application/vnd.jupyter.widget-view+json" in shown[live_id]["data"]
+    fallback = shown[f"ipyllm-static-{answer}"]
+    assert fallback["metadata"]["ipyllm_fallback"] == answer
+    assert fallback["metadata"]["ipyllm"]["status"] in ("pending", "streaming")
+    final = kernel.final_display(live_id)["content"]
+    assert final["metadata"]["ipyllm"]["status"] == "done"
+    assert ask(prompt) in final["data"]["text/plain"]

@@ -35,7 +35,6 @@ from ..render import (
 from ..transcript import Transcript
 from ._budget import MessageBudget
 from ._outputs import NotebookOutputs, someone_watching, widget_bundle
-from ._outputs import display_again as display_live_again
 from ._parts import ViewParts, descendants, notes_html
 
 _STATUS_INTERVAL = 0.5  # the status line (elapsed time) changes at most this often
@@ -194,9 +193,11 @@ class AnswerView(widgets.VBox):
         self.display()
 
     def display_again(self) -> None:
-        """Show the live view once more in the current cell (after a page reloaded without
-        the cell that showed it): the same widget, with its Stop button working."""
-        display_live_again(self.model_id)
+        """Show the live view, and its fallback, once more in the current cell (after a page
+        reloaded): the same widget, with its Stop button working, and a fallback that
+        the answer's updates reach (see :meth:`NotebookOutputs.show_again`)."""
+        outputs = self._outputs or NotebookOutputs(self.answer_id)
+        outputs.show_again(widget_bundle(self.model_id), self.static_copy())
 
     def replace_with_static(self) -> None:
         """Put the static, sanitized copy of the finished answer where the view was shown,

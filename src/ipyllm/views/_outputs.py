@@ -89,14 +89,6 @@ def widget_bundle(model_id: str) -> dict[str, Any]:
     }
 
 
-def display_again(model_id: str) -> None:
-    """Show a live widget once more in the current cell (after a page reloaded without the
-    cell that showed it): the same model, so its buttons work."""
-    from IPython.display import display
-
-    display(widget_bundle(model_id), raw=True)
-
-
 class NotebookOutputs:
     """The display ids of one answer's outputs, and the only code that writes to them."""
 
@@ -116,6 +108,23 @@ class NotebookOutputs:
         display(widget_bundle, raw=True, display_id=self.live_id)
         if fallback is not None:
             self.fallback_id = f"ipyllm-static-{self.answer_id}"
+            data, metadata = fallback_bundle(self.answer_id, *fallback)
+            display(data, raw=True, metadata=metadata, display_id=self.fallback_id)
+
+    def show_again(
+        self, widget_bundle: dict[str, Any], fallback: tuple[dict[str, str], dict[str, Any]]
+    ) -> None:
+        """Display the live view and its fallback once more, in the current cell, under the
+        same display ids (``%chat running``, after a page reloaded).
+
+        The widget is the same model, so its Stop button works. A page knows only the
+        display ids of the cells it ran: from now on the fallback's updates reach this
+        cell in the reloaded page too, so a save there keeps the final copy.
+        """
+        from IPython.display import display
+
+        display(widget_bundle, raw=True, display_id=self.live_id)
+        if self.fallback_id is not None:
             data, metadata = fallback_bundle(self.answer_id, *fallback)
             display(data, raw=True, metadata=metadata, display_id=self.fallback_id)
 

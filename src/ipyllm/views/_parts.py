@@ -9,7 +9,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..render import STYLESHEET
-from ._outputs import NotebookOutputs, display_again, hide_fallback_css, widget_bundle
+from ._outputs import NotebookOutputs, hide_fallback_css, widget_bundle
 from ._segments import AppendOnlyHTML
 
 
@@ -138,8 +138,10 @@ class ShownWithFallback:
         self.display()
 
     def display_again(self) -> None:
-        """Show the live view once more in the current cell (see ``%chat running``)."""
-        display_again(self.model_id)
+        """Show the live view, and its fallback, once more in the current cell (see
+        ``%chat running`` and :meth:`NotebookOutputs.show_again`)."""
+        outputs = self._outputs or NotebookOutputs(self.answer_id)
+        outputs.show_again(widget_bundle(self.model_id), self.static_copy())
 
     def replace_with_static(self) -> None:
         """Headless runs: the static copy takes the widget's place and the widgets close."""
