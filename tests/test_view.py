@@ -287,3 +287,30 @@ async def test_a_stop_reads_neutral_and_an_open_events_panel_stays_open(
 
     await failed.stream(failing())
     assert 'class="ipyllm-error"' in frontend.value(failed, "ipyllm-extras")
+
+
+async def test_a_copy_taken_mid_answer_says_it_is_the_answer_so_far(frontend: Frontend) -> None:
+    """What a reopened notebook shows after the kernel restarted, for an answer saved while
+    it streamed: the text so far and a note saying so; the final copy has no such note."""
+    from ipyllm.render import PARTIAL_COPY_NOTE
+
+    view = ChatView()
+    release = asyncio.Event()
+
+    async def source() -> AsyncIterator[str]:
+        yield "The first half"
+        await release.wait()
+        yield ", and the end."
+
+    task = view.start(source())
+    await asyncio.sleep(0.1)
+    mid, metadata = view.static_copy()
+    assert metadata["ipyllm"]["status"] == "streaming"
+    assert mid["text/plain"].endswith("The first half\n\n" + PARTIAL_COPY_NOTE)
+    assert f'<div class="ipyllm-stopped">{PARTIAL_COPY_NOTE}</div>' in mid["text/html"]
+    assert PARTIAL_COPY_NOTE in mid["text/markdown"]
+    release.set()
+    await task
+    final, _ = view.static_copy()
+    assert final["text/plain"].endswith("The first half, and the end.")
+    assert PARTIAL_COPY_NOTE not in final["text/html"] + final["text/markdown"]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ipyllm import Transcript
-from ipyllm.render import STYLESHEET, render_markdown, static_bundle
+from ipyllm.render import PARTIAL_COPY_NOTE, STYLESHEET, render_markdown, static_bundle
 from ipyllm.server import ServerThread, demo_answer
 from ipyllm.views import hide_dead_live_css, hide_fallback_css
 from tests.browser.harness import (
@@ -474,7 +474,10 @@ def assert_same_words(shown: str, markdown: str) -> None:
 
 def answer_in(plain: str) -> str:
     """The answer's own text in a static output's text/plain (status line and notes off)."""
-    return plain.split("\n\n", 1)[1].removesuffix("\n\nStopped: the answer above is partial.")
+    answer = plain.split("\n\n", 1)[1]
+    for note in ("Stopped: the answer above is partial.", PARTIAL_COPY_NOTE):
+        answer = answer.removesuffix(f"\n\n{note}")
+    return answer
 
 
 def new_records(server: ServerThread, since: int) -> list[dict]:

@@ -8,7 +8,8 @@ every piece of HTML is sanitized by an allow-list (``ALLOWED_TAGS``,
 (:func:`sanitizer` says which, :func:`use_sanitizer` switches). :func:`static_bundle`
 makes the static copy that stays in a saved notebook (with math also as MathML,
 :func:`tex_to_mathml`, kept by its own allow-list, :func:`sanitize_mathml`);
-:func:`status_line` is the one-line summary. :class:`StreamingJSON` shows a structured
+:func:`status_line` is the one-line summary; a copy taken mid-answer says so
+(``PARTIAL_COPY_NOTE``). :class:`StreamingJSON` shows a structured
 answer as it grows (a partial JSON parser, :func:`partial_json`; the value indented and
 highlighted, :func:`json_html`). ``STYLESHEET`` styles all of it, ``MARKDOWN_CSS`` only
 what the renderer emits.
@@ -31,7 +32,14 @@ from ._sanitize import (
     sanitizer,
     use_sanitizer,
 )
-from ._static import escape_markdown, extras_html, provenance, static_bundle, tex_to_mathml
+from ._static import (
+    PARTIAL_COPY_NOTE,
+    escape_markdown,
+    extras_html,
+    provenance,
+    static_bundle,
+    tex_to_mathml,
+)
 from ._status import status_line
 from ._streaming import StreamingMarkdown
 from ._style import MARKDOWN_CSS, STYLESHEET, markdown_stylesheet
@@ -40,6 +48,7 @@ __all__ = [
     "ALLOWED_TAGS",
     "ALLOWED_URL_SCHEMES",
     "MARKDOWN_CSS",
+    "PARTIAL_COPY_NOTE",
     "SANITIZERS",
     "STYLESHEET",
     "PlainText",

@@ -214,8 +214,8 @@ def _extras_html(transcript: Transcript, error_hint: str | None = None) -> list[
             f'<div class="ipyllm-refusal">Refused: {html.escape(transcript.refusal)}</div>'
         )
     for note in _notes(transcript, error_hint):
-        # A stop is the reader's choice, not a failure: said in a neutral style.
-        kind = "ipyllm-stopped" if transcript.status == "stopped" else "ipyllm-error"
+        # A stop is the reader's choice and a copy mid-answer no failure: said neutrally.
+        kind = "ipyllm-error" if transcript.status == "error" else "ipyllm-stopped"
         parts.append(f'<div class="{kind}">{html.escape(note)}</div>')
     return parts
 
@@ -225,7 +225,14 @@ def _notes(transcript: Transcript, error_hint: str | None = None) -> list[str]:
         return [f"Error: {transcript.error}" + (f"\n{error_hint}" if error_hint else "")]
     if transcript.status == "stopped":
         return ["Stopped: the answer above is partial."]
+    if transcript.status in ("pending", "streaming"):
+        # Seen only where the live view cannot render: a copy saved mid-answer, reopened
+        # after the kernel restarted (or a page that reloaded before the end saved it).
+        return [PARTIAL_COPY_NOTE]
     return []
+
+
+PARTIAL_COPY_NOTE = "Copied while the answer streamed: the answer so far, not its end."
 
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
