@@ -928,3 +928,35 @@ def test_cli_says_when_the_port_is_taken() -> None:
     assert process.returncode == 1
     assert err.strip() == f"port {port} is taken, choose another with --port"
     assert "Traceback" not in out + err
+
+
+# -- browsers ---------------------------------------------------------------------------------
+
+
+async def test_a_browser_page_of_another_origin_may_call_and_read_it(
+    client: httpx.AsyncClient, server: TeachingServer
+) -> None:
+    """JupyterLite's notebooks fetch from a page of their own origin: the preflight allows
+    the headers asked for (a wildcard would not cover Authorization) and is not logged as a
+    request; every answer, errors included, may be read by that page."""
+    logged = len(server.app.log)
+    asked = "authorization, content-type, x-api-key"
+    preflight = await client.options(
+        "/v1/chat/completions",
+        headers={
+            "origin": "http://127.0.0.1:9",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": asked,
+            "access-control-request-private-network": "true",
+        },
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert preflight.headers["access-control-allow-headers"] == asked
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    assert preflight.headers["access-control-allow-private-network"] == "true"
+    assert len(server.app.log) == logged
+    answer = await post_route(client, "chat")
+    failed = await post_route(client, "chat", prefix="/with/status=401")
+    for response in (answer, failed):
+        assert response.headers["access-control-allow-origin"] == "*", response.status_code

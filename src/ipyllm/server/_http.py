@@ -109,6 +109,9 @@ class TeachingServer:
         except _BadRequest as exc:
             await _send_plain(writer, exc.status, f"{exc}\n")
             return
+        if method == "OPTIONS":  # a browser's preflight; not a request of the log
+            await _send_preflight(writer, headers)
+            return
         response = await self.app.handle(method, target, headers, body, peer=peer_name)
         await self._send(response, reader, writer)
 
@@ -119,6 +122,7 @@ class TeachingServer:
         chunked = not any(k.lower() == "content-length" for k, _ in headers)
         if chunked:
             headers.append(("transfer-encoding", "chunked"))
+        headers += _CORS
         headers.append(("connection", "close"))
         head = f"HTTP/1.1 {response.status} {response.reason}\r\n"
         head += "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
@@ -193,10 +197,33 @@ async def _read_request(
     return method, target, headers, body
 
 
+# Any page may read the answers: a notebook in JupyterLite runs in a page of its own origin
+# and reaches the server with fetch. Nothing here is secret (the answers are the demo's).
+_CORS = [("access-control-allow-origin", "*"), ("access-control-expose-headers", "*")]
+
+
+async def _send_preflight(writer: asyncio.StreamWriter, headers: dict[str, str]) -> None:
+    """Allow what the browser asks to send: ``*`` would not cover the Authorization header."""
+    lines = [
+        "HTTP/1.1 204 No Content",
+        "access-control-allow-origin: *",
+        "access-control-allow-methods: GET, POST, OPTIONS",
+        f"access-control-allow-headers: {headers.get('access-control-request-headers', '*')}",
+        "access-control-max-age: 600",
+        "content-length: 0",
+        "connection: close",
+    ]
+    if headers.get("access-control-request-private-network") == "true":
+        lines.append("access-control-allow-private-network: true")  # a public page, a local server
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+    await writer.drain()
+
+
 async def _send_plain(writer: asyncio.StreamWriter, status: int, text: str) -> None:
     data = text.encode()
     writer.write(
         f"HTTP/1.1 {status} {reason_phrase(status)}\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        f"access-control-allow-origin: *\r\n"
         f"content-length: {len(data)}\r\nconnection: close\r\n\r\n".encode()
         + data
     )
