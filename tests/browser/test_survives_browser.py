@@ -436,12 +436,6 @@ cell => {
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: the static copy is about 7-16 px off the live view's height "
-    "(font size, heading and paragraph margins differ between widget HTML and "
-    "JupyterLab's rendered HTML); the scroll offset does not move",
-)
 async def test_blocking_swap_to_the_static_copy_does_not_move_the_page(
     notebook: Survive,
 ) -> None:
@@ -556,10 +550,6 @@ async def test_restart_then_reopen_shows_the_saved_partial_answer(
     assert await frame_problems(notebook) == NOTHING_WRONG
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: the static copy is about 7-16 px off the live view's height",
-)
 async def test_fallback_after_restart_is_as_tall_as_the_final_live_view(notebook: Survive) -> None:
     """The same finished answer, as its live view showed it and as its fallback shows it after
     a kernel restart (test_restart_...'s page): the output is as tall, within a few pixels."""
