@@ -354,9 +354,9 @@ class ChatNotebook(NotebookPage):
         both frontends ask "leave the page?" (their beforeunload listener reads
         app.status.isDirty): here the application says it is clean, so no dialog opens (the
         sentinel would record one, and dismiss it, which cancels the reload)."""
-        await self.page.evaluate(
-            """() => Object.defineProperty(
-                 window.jupyterapp.status, "isDirty", {get: () => false, configurable: true})"""
+        await self.page.evaluate(  # returns nothing: the status object is not serializable
+            """() => { Object.defineProperty(
+                 window.jupyterapp.status, "isDirty", {get: () => false, configurable: true}); }"""
         )
         await self.page.reload()
         await self.page.locator(CELL).first.wait_for(timeout=OPEN_TIMEOUT_MS)

@@ -256,8 +256,9 @@ async def test_reload_mid_stream_saved_shows_the_answer_live_to_its_end(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known gap: display updates reach only the page that ran the cell, so a page "
-    "that reloaded keeps the fallback it loaded (the live widget is complete)",
+    reason="known limit: display updates reach only the page that ran the cell, so a page "
+    "that reloaded keeps the fallback it loaded (the live widget is complete; the copy that "
+    "%chat running shows there ends final: test_stop_after_a_reload)",
 )
 async def test_fallback_is_final_after_a_reload(notebook: Survive) -> None:
     """After a reload the answer ended; saved now, the fallback (what a page shows after a
@@ -283,6 +284,14 @@ async def test_stop_after_a_reload(notebook: Survive, teaching: ServerThread) ->
     )
     restored = await notebook.chat_state(RELOAD_STOP)
     assert restored.state == "streaming" and restored.stop_enabled, restored
+    # %chat running in the reloaded page: its cell gets a copy that the answer's end reaches.
+    answer_id = (
+        await notebook.cell(RELOAD_STOP)
+        .locator("[data-ipyllm-fallback]")
+        .get_attribute("data-ipyllm-fallback")
+    )
+    await notebook.run_cell(RUNNING)
+    await running_views(notebook, {RELOAD_STOP: str(answer_id)})
     live = notebook.output_area(RELOAD_STOP).locator(".ipyllm:not(.ipyllm-static)")
     await click_stop(live)
     await wait_disconnect(teaching, notebook.shared["stop_request"])
@@ -290,8 +299,19 @@ async def test_stop_after_a_reload(notebook: Survive, teaching: ServerThread) ->
     state = await notebook.chat_state(RELOAD_STOP)
     assert state.state == "stopped", state
     assert "stopped" in state.status and "partial answer kept" in state.status, state.status
-    assert_partial(state.prose, RELOAD_STOPPED)
+    shown = assert_partial(state.prose, RELOAD_STOPPED)
     assert state.shown_outputs == 1 and state.fallback_hidden, state
+    # Saved now: the cell of %chat running keeps the final copy, the answer's own cell the
+    # copy the page loaded (the kernel's updates reach only cells this page ran).
+    saved = await notebook.save()
+    copies = [
+        output
+        for output in saved.cells[RUNNING].outputs
+        if output.get("metadata", {}).get("ipyllm_fallback") == answer_id
+    ]
+    assert [copy["metadata"]["ipyllm"]["status"] for copy in copies] == ["stopped"], copies
+    assert words_of(answer_in(copies[0]["data"]["text/plain"])) == shown
+    assert saved_status(saved, RELOAD_STOP) == "streaming"
     assert await notebook.report() == CLEAN
     assert await frame_problems(notebook) == NOTHING_WRONG
 
