@@ -8,9 +8,11 @@ from PyPI, later ones take seconds. One notebook, one kernel, the tests in file 
 
 - ``%%chat`` with the in-process demo model (``DemoTransport`` under Pyodide) returns at once
   and the answer grows in place; Stop stops it;
-- ``%%chat`` against the teaching server goes through the browser's ``fetch`` (the site's
-  server proxies ``/teach/`` to a teaching server, so the call is same-origin) and streams;
-  Stop aborts the fetch and the teaching server sees the client leave;
+- ``%%chat`` against the teaching server goes through the browser's ``fetch``, across
+  origins as in a classroom (the site on one port, ``python -m ipyllm.server`` on another;
+  the site tells the notebook where), and streams; Stop aborts the fetch and the teaching
+  server sees the client leave; ``%chat models`` lists its models (no thread to wait in:
+  the list replaces a placeholder);
 - ``--events`` shows the raw wire events;
 - the whole hostile corpus, streamed in pieces, stays inert;
 - and no request of the page or its workers ever left 127.0.0.1.
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import http.client
 import itertools
 import json
 import os
@@ -30,7 +31,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import pytest
 import pytest_asyncio
@@ -58,12 +58,15 @@ pytestmark = [
 ]
 
 NOTEBOOK = "lite-test.ipynb"
+TEACHING_SERVER_PATH = "/teaching-server"
 HOSTILE = "hostile.sse"
 DEMO = "http://demo.ipyllm.invalid/with/{}/v1"
 # Cell 0 is the site's own install cell (%pip install ipyllm, from the site).
-SETUP, DEMO_CELL, DEMO_STOP, FETCH_CELL, EVENTS_CELL, HOSTILE_CELL = range(1, 7)
+SETUP, DEMO_CELL, DEMO_STOP, FETCH_CELL, EVENTS_CELL, HOSTILE_CELL, MODELS_CELL = range(1, 8)
 CELLS = {
-    SETUP: "%load_ext ipyllm\nimport js\nteach = str(js.location.origin) + '/teach'\nteach",
+    # The teaching server's address, from the site (a test's port changes every run).
+    SETUP: "%load_ext ipyllm\nimport js\n"
+    f"teach = await (await js.fetch('{TEACHING_SERVER_PATH}')).text()\nteach",
     DEMO_CELL: f"%%chat --no-history -p demo --base-url {DEMO.format('rate=25,words=150')}\n"
     "What does it mean to stream an answer?",
     DEMO_STOP: f"%%chat --no-history -p demo --base-url {DEMO.format('rate=15,words=500')}\n"
@@ -74,6 +77,7 @@ CELLS = {
     "Explain server-sent events.",
     HOSTILE_CELL: "%%chat --no-history --base-url "
     f"{{teach}}/with/replay={HOSTILE},split=event,delay=0.002/v1\nShow the payloads.",
+    MODELS_CELL: "%chat models -p openai --base-url {teach}/v1",
 }
 FIRST_RUN_TIMEOUT_MS = 240_000  # kernel start and %pip install, cold, on 2 busy cores
 RUN_TIMEOUT_MS = 60_000
@@ -185,52 +189,21 @@ def teaching(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]
         yield server
 
 
-def proxying_handler(upstream: str) -> type[Any]:
-    """The site's handler, plus ``/teach/...`` forwarded to the teaching server as it streams
-    (same origin: no CORS needed). When the browser goes, the upstream connection is closed."""
+def site_handler(teaching_url: str) -> type[Any]:
+    """The site's handler, which also tells the notebook where the teaching server is."""
     from ipyllm.lite import SiteHandler
-
-    target = urlsplit(upstream)
 
     class Handler(SiteHandler):
         def do_GET(self) -> None:
-            if self.path.startswith("/teach/"):
-                self._forward()
-            else:
+            if self.path != TEACHING_SERVER_PATH:
                 super().do_GET()
-
-        def do_POST(self) -> None:
-            if self.path.startswith("/teach/"):
-                self._forward()
-            else:
-                self.send_error(405)
-
-        def _forward(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length") or 0))
-            skipped = {"host", "connection", "content-length", "origin", "referer"}
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in skipped}
-            upstream_connection = http.client.HTTPConnection(
-                target.hostname, target.port, timeout=60
-            )
-            try:
-                upstream_connection.request(
-                    self.command, self.path.removeprefix("/teach"), body, headers
-                )
-                response = upstream_connection.getresponse()
-                self.send_response(response.status)
-                for name, value in response.getheaders():
-                    if name.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(name, value)
-                self.send_header("Connection", "close")
-                self.end_headers()
-                while chunk := response.read1(65536):
-                    self.wfile.write(chunk)
-                    self.wfile.flush()
-            except OSError:
-                pass  # the browser left (Stop): close upstream, so the teaching server sees it
-            finally:
-                upstream_connection.close()
-                self.close_connection = True
+                return
+            address = teaching_url.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(address)))
+            self.end_headers()
+            self.wfile.write(address)
 
     return Handler
 
@@ -308,7 +281,7 @@ async def lite(
 ) -> AsyncIterator[LiteNotebook]:
     from ipyllm.lite import serve_in_thread
 
-    server = serve_in_thread(lite_site, handler_class=proxying_handler(teaching.url))
+    server = serve_in_thread(lite_site, handler_class=site_handler(teaching.url))
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     requests: list[str] = []
     # Every request of the page, its workers (the kernel runs in one) and service worker.
@@ -325,7 +298,7 @@ async def lite(
     notebook.requests = requests
     try:
         await page.goto(f"{server.url}/lab/index.html?path={NOTEBOOK}")
-        await page.locator(CELL).nth(HOSTILE_CELL).wait_for(timeout=RUN_TIMEOUT_MS)
+        await page.locator(CELL).nth(MODELS_CELL).wait_for(timeout=RUN_TIMEOUT_MS)
         yield notebook
     finally:
         SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
@@ -335,10 +308,12 @@ async def lite(
         server.server_close()
 
 
-async def test_chat_streams_in_place_from_the_demo_model(lite: LiteNotebook) -> None:
+async def test_chat_streams_in_place_from_the_demo_model(
+    lite: LiteNotebook, teaching: ServerThread
+) -> None:
     await lite.run_cell(0, FIRST_RUN_TIMEOUT_MS)  # the site's cell: %pip install ipyllm
     await lite.run_cell(SETUP)
-    assert "/teach" in await lite.cell(SETUP).locator(".jp-OutputArea").inner_text()
+    assert teaching.url in await lite.cell(SETUP).locator(".jp-OutputArea").inner_text()
     started = time.monotonic()
     await lite.run_cell(DEMO_CELL)
     returned = time.monotonic() - started
@@ -382,7 +357,7 @@ async def test_fetch_streams_and_stop_closes_the_connection(
     await lite.click_stop(FETCH_CELL)
     stopped = await lite.wait_state(FETCH_CELL, ("stopped",), RUN_TIMEOUT_MS)
     assert len(stopped["body"]) >= len(texts[-1]), (stopped, texts)
-    # The browser aborted the fetch; the proxy's upstream closed: the server saw it.
+    # The browser aborted the fetch: the server saw the connection close.
     record = await asyncio.to_thread(
         teaching.app.wait_for, lambda r: r.get("event") == "disconnect", 10.0
     )
@@ -413,6 +388,19 @@ async def test_hostile_payloads_stay_inert(lite: LiteNotebook) -> None:
     await asyncio.sleep(1.0)  # anything that would fire (onerror, a timer) has had its chance
     report = await page_report(lite.page)
     assert report["xss"] == 0 and report["dialogs"] == [], report
+
+
+async def test_chat_models_lists_the_teaching_servers_models(lite: LiteNotebook) -> None:
+    await lite.run_cell(MODELS_CELL)
+    output = lite.cell(MODELS_CELL).locator(".jp-OutputArea")
+
+    async def listed() -> bool:
+        return "models from openai at" in await output.inner_text()
+
+    await wait_until(listed, RUN_TIMEOUT_MS, "the model list never replaced its placeholder")
+    lines = (await output.inner_text()).splitlines()
+    assert "demo" in [line.strip() for line in lines], lines
+    assert not any("asking" in line for line in lines), lines
 
 
 async def test_no_request_left_loopback(lite: LiteNotebook) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import threading
 import time
 from pathlib import Path
@@ -113,13 +114,40 @@ class Commands:
 
     def _models(self, options: Options) -> None:
         try:
-            names = _run_sync(list_models(options.provider, options.base_url))
-        except (ConfigurationError, StreamError) as error:
+            target = resolve(options.provider, None, options.base_url)
+        except ConfigurationError as error:
             raise UsageError(str(error)) from None
-        target = resolve(options.provider, None, options.base_url)
-        print(f"{len(names)} models from {target.provider} at {target.base_url}:")
-        for name in sorted(names):
-            print(f"  {name}")
+        asked = list_models(options.provider, options.base_url)
+        if sys.platform != "emscripten":
+            try:
+                print(_model_listing(target.provider, target.base_url, _run_sync(asked)))
+            except (ConfigurationError, StreamError) as error:
+                raise UsageError(str(error)) from None
+            return
+        # Pyodide has no thread to wait in: the list replaces a placeholder when it comes.
+        from IPython.display import display
+
+        shown = display({"text/plain": f"asking {target.base_url} for its models..."},
+                        raw=True, display_id=True)  # fmt: skip
+
+        async def show_when_listed() -> None:
+            try:
+                text = _model_listing(target.provider, target.base_url, await asked)
+            except (ConfigurationError, StreamError) as error:
+                text = f"UsageError: {error}"
+            shown.update({"text/plain": text}, raw=True)
+
+        _pending.add(task := asyncio.ensure_future(show_when_listed()))
+        task.add_done_callback(_pending.discard)
+
+
+_pending: set[asyncio.Future[None]] = set()  # held: the loop keeps only weak references
+
+
+def _model_listing(provider: str, base_url: str, names: list[str]) -> str:
+    return "\n".join(
+        [f"{len(names)} models from {provider} at {base_url}:", *(f"  {n}" for n in sorted(names))]
+    )
 
 
 def show_markdown(text: str) -> None:
