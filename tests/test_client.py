@@ -142,6 +142,18 @@ async def test_503_is_retried_with_backoff_and_gives_up_with_the_servers_words(
     assert error.server_message and error.server_message in str(error)
 
 
+async def test_retry_settings_changed_before_the_start_apply(server: TeachingServer) -> None:
+    answer = open_stream(server, "openai", "status=503", max_retries=2)
+    answer.max_retries = 0
+    error = await run(answer)
+    assert isinstance(error, ipyllm.HTTPStatusError) and answer.transcript.retries == 0
+    assert len([r for r in server.app.log if r["event"] == "request"]) == 1
+    stalling = open_stream(server, "openai", "stall_after=5,stall=30")
+    stalling.stall_timeout = 0.3
+    error = await run(stalling)
+    assert isinstance(error, StalledError) and "for 0.3 s" in str(error), error
+
+
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_401_fails_at_once_naming_the_variable(server: TeachingServer, provider: str) -> None:
     answer = open_stream(server, provider, "status=401")

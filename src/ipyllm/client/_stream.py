@@ -94,10 +94,6 @@ class Stream:
         self.transcript.endpoint = target.endpoint
         self._prices = prices
         self.raw = raw
-        self.max_retries = max_retries
-        self.retry_budget = retry_budget
-        self.stall_timeout = stall_timeout
-        self.connect_timeout = connect_timeout
         self._request = target.dialect.build_request(
             messages,
             model=target.model,
@@ -117,6 +113,42 @@ class Stream:
         self._events: AsyncGenerator[Event | RawEvent, None] | None = None
         self._transport = transport
         self._recorder = recorder
+
+    # The retry and timeout settings live in the sender, which reads them when it sends:
+    # set on a stream before it starts, they apply (one value each, not two copies).
+    @property
+    def max_retries(self) -> int:
+        return self._sender.max_retries
+
+    @max_retries.setter
+    def max_retries(self, value: int) -> None:
+        self._sender.max_retries = value
+
+    @property
+    def retry_budget(self) -> float:
+        """Seconds that retries of one request may take in all."""
+        return self._sender.retry_budget
+
+    @retry_budget.setter
+    def retry_budget(self, value: float) -> None:
+        self._sender.retry_budget = value
+
+    @property
+    def stall_timeout(self) -> float:
+        """Seconds without a byte from the server before the stream counts as stalled."""
+        return self._sender.stall_timeout
+
+    @stall_timeout.setter
+    def stall_timeout(self, value: float) -> None:
+        self._sender.stall_timeout = value
+
+    @property
+    def connect_timeout(self) -> float:
+        return self._sender.connect_timeout
+
+    @connect_timeout.setter
+    def connect_timeout(self, value: float) -> None:
+        self._sender.connect_timeout = value
 
     def __repr__(self) -> str:
         return (
