@@ -63,3 +63,14 @@ def test_a_known_price_an_unknown_one_and_usage_counted() -> None:
     unknown.usage = Usage(input_tokens=10, output_tokens=5)
     unknown.end("done")
     assert status_line(unknown).endswith("cost unknown")
+
+
+async def test_a_local_answer_that_failed_says_failed_not_free(server: TeachingServer) -> None:
+    with pytest.raises(ipyllm.HTTPStatusError) as caught:
+        await ipyllm.achat(
+            "Hi", provider="openai", base_url=f"{server.url}/with/status=500/v1", max_retries=0
+        )
+    failed = caught.value.transcript
+    assert failed is not None and failed.status == "error" and failed.cost == 0.0
+    line = status_line(failed)
+    assert "failed" in line and "free" not in line, line

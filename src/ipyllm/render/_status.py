@@ -60,7 +60,9 @@ def status_line(transcript: Transcript) -> str:
             parts.append(f"finish: {transcript.finish_reason}{why}")
         if status == "stopped":
             parts.append("partial answer kept")
-        if transcript.usage is not None or transcript.cost == 0:
+        # A server that reported usage was paid (or not); a local answer that failed
+        # before it began cost nothing worth a word ("free" there reads as a result).
+        if transcript.usage is not None or (transcript.cost == 0 and status != "error"):
             parts.append(format_cost(transcript.cost))
     return " · ".join(p for p in parts if p)
 
