@@ -333,3 +333,20 @@ async def test_proxy_variables_are_honoured(monkeypatch: pytest.MonkeyPatch) -> 
                 pass
     assert seen == ["POST http://ipyllm.invalid/v1/chat/completions HTTP/1.1"]
     assert "502 Bad Gateway from the test proxy" in str(caught.value), caught.value
+
+
+async def test_a_closed_stream_has_closed_its_connection_when_aclose_returns(
+    teaching: ServerThread,
+) -> None:
+    """Code that blocks right after a Stop (the teaching notebook reads the server's log)
+    must not hold the socket open: the server sees the client leave with the loop blocked."""
+    answer = ipyllm.stream(
+        "Tell me a long story.", provider="openai", model="demo", api_key="k",
+        base_url=f"{teaching.url}/with/rate=20/v1",
+    )  # fmt: skip
+    async for _ in answer:
+        if len(answer.transcript.text) > 40:
+            break
+    await answer.aclose()
+    record = teaching.app.wait_for(lambda r: r["event"] == "disconnect", 3)  # blocks the loop
+    assert record is not None and answer.transcript.status == "stopped"

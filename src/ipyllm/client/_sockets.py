@@ -201,6 +201,10 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             self._read_timer.cancel()
             self._read_timer = None
         self._transport.close()
+        # The transport closes its socket on the loop's next turn: wait for it, so that the
+        # connection is closed when this returns (a Stop followed by blocking code, such as
+        # reading the server's log, still lets the server see the client leave).
+        await asyncio.sleep(0)
 
     async def start_tls(
         self,
