@@ -203,16 +203,27 @@ def test_the_help_shows_how_replay_is_written(kernel: Kernel) -> None:
 
 
 def test_stop_all_and_history_commands(kernel: Kernel, server: ServerThread) -> None:
+    logged = len(server.app.log)
     kernel.run(chat_cell(server, "Slow one", "rate=5", "--session cmds"))
     kernel.run(chat_cell(server, "Slow two", "rate=5", "--session cmds"))
-    time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    while sum(r["event"] == "request" for r in server.app.log[logged:]) < 2:  # both streaming
+        assert time.monotonic() < deadline, server.app.log[logged:]
+        time.sleep(0.05)
     reply = kernel.run("%chat stop")
     printed = "".join(m["content"]["text"] for m in kernel.outputs_of(reply, "stream"))
     assert "stopped 2 answers" in printed
-    reply = kernel.run("%chat history --session cmds")
-    # Shown as Markdown (rendered by the page), with the same text for plain viewers.
-    (shown,) = kernel.outputs_of(reply, "display_data")
-    data = shown["content"]["data"]
+    # The stopped answers end on the kernel's next turns (their connections close): the
+    # history shows them once they have.
+    deadline = time.monotonic() + 10
+    while True:
+        reply = kernel.run("%chat history --session cmds")
+        # Shown as Markdown (rendered by the page), with the same text for plain viewers.
+        (shown,) = kernel.outputs_of(reply, "display_data")
+        data = shown["content"]["data"]
+        if data["text/markdown"].count("(stopped)") == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert data["text/markdown"].startswith("# Conversation: cmds")
     assert data["text/markdown"].count("(stopped)") == 2
     assert data["text/plain"].count("(stopped)") == 2
