@@ -142,6 +142,30 @@ async def test_503_is_retried_with_backoff_and_gives_up_with_the_servers_words(
     assert error.server_message and error.server_message in str(error)
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_whole_answer_asked_for_with_stream_false_is_read_whole(
+    server: TeachingServer, provider: str
+) -> None:
+    """params={"stream": False}: each API's own non-streamed request (Gemini's other
+    method; OpenAI's without stream_options, which it refuses there), read whole."""
+    server.app.keep_bodies = True
+    transcript = await ipyllm.achat(
+        QUESTION,
+        provider=provider,
+        base_url=base_url_for(server.url, provider),
+        api_key="sk-test",
+        params={"stream": False},
+    )
+    assert transcript.status == "done" and transcript.text == demo_text()
+    assert transcript.usage is not None and transcript.finish_reason
+    assert transcript.first_token_at is not None  # all of it came at once
+    (sent,) = server.app.bodies
+    if provider == "gemini":
+        assert sent["path"].endswith(":generateContent") and "stream" not in sent["body"]
+    else:
+        assert sent["body"]["stream"] is False and "stream_options" not in sent["body"]
+
+
 async def test_retry_settings_changed_before_the_start_apply(server: TeachingServer) -> None:
     answer = open_stream(server, "openai", "status=503", max_retries=2)
     answer.max_retries = 0

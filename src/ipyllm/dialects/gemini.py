@@ -158,7 +158,10 @@ class Gemini(Dialect):
         if system:
             body["systemInstruction"] = {"parts": [{"text": system}]}
         config: dict[str, Any] = {}
+        streamed = params.get("stream", True) is not False
         for key, value in params.items():
+            if key == "stream":
+                continue  # not a field of Gemini's: the method says it (below)
             if key in _CONFIG_NAMES:
                 if key == "stop" and isinstance(value, str):
                     value = [value]
@@ -173,7 +176,8 @@ class Gemini(Dialect):
                 config["responseJsonSchema"] = schema.json
         if config:
             body["generationConfig"] = {**config, **as_dict(body.get("generationConfig"))}
-        url = join_url(base_url, f"models/{model}:streamGenerateContent?alt=sse")
+        method = "streamGenerateContent?alt=sse" if streamed else "generateContent"
+        url = join_url(base_url, f"models/{model}:{method}")
         return RequestSpec("POST", url, self._headers(api_key), body)
 
     def models_request(self, *, api_key: str | None, base_url: str) -> RequestSpec:

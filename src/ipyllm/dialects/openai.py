@@ -191,8 +191,10 @@ class OpenAIChat(Dialect):
                 },
             }
         body.update(params)
-        if body.get("stream_options") is None:
-            body.pop("stream_options")  # the caller turned it off for a server that rejects it
+        if body.get("stream_options") is None or not body.get("stream"):
+            # Turned off for a server that rejects it, or a whole answer asked for
+            # (params={"stream": False}), which may not carry it.
+            body.pop("stream_options", None)
         return RequestSpec("POST", join_url(base_url, "chat/completions"), _bearer(api_key), body)
 
     def models_request(self, *, api_key: str | None, base_url: str) -> RequestSpec:
