@@ -139,6 +139,24 @@ def test_map_two_hundred_rows_in_order_within_the_concurrency(
     assert "row 199" in capsys.readouterr().out
 
 
+def test_map_rows_may_ask_for_whole_answers(teaching: ServerThread) -> None:
+    """params={"stream": False}: the same rows, answers and usage, each read whole."""
+    rows = [f"row {n}" for n in range(40)]
+    result = ipyllm.map(
+        "Say it whole: {item}",
+        rows,
+        concurrency=8,
+        params={"stream": False},
+        **target(teaching, "words=20"),
+    )
+    transcripts = [t for t in result.transcripts if t is not None]
+    assert [t.status for t in transcripts] == ["done"] * 40
+    for row, transcript in zip(rows, transcripts, strict=True):
+        assert transcript.text == answer_to(f"Say it whole: {row}", 20)
+        assert transcript.usage is not None and transcript.delta_count == 1
+    assert open_at_once(teaching.app.log) <= 8
+
+
 async def test_map_stop_keeps_finished_rows_and_leaves_nothing_open(
     teaching: ServerThread, frontend: Frontend
 ) -> None:
