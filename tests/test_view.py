@@ -306,6 +306,7 @@ async def test_a_copy_taken_mid_answer_says_it_is_the_answer_so_far(frontend: Fr
     await asyncio.sleep(0.1)
     mid, metadata = view.static_copy()
     assert metadata["ipyllm"]["status"] == "streaming"
+    assert PARTIAL_COPY_NOTE not in frontend.value(view, "ipyllm-extras")  # the live view
     assert mid["text/plain"].endswith("The first half\n\n" + PARTIAL_COPY_NOTE)
     assert f'<div class="ipyllm-stopped">{PARTIAL_COPY_NOTE}</div>' in mid["text/html"]
     assert PARTIAL_COPY_NOTE in mid["text/markdown"]

@@ -96,7 +96,7 @@ def static_bundle(
     if max_height and _CSS_LENGTH.fullmatch(max_height):
         box = f' style="max-height: {max_height}; overflow: auto"'
     parts.append(f'<div class="ipyllm-body ipyllm-md"{box}>{body_html}</div>')
-    parts += _extras_html(transcript, error_hint)
+    parts += _extras_html(transcript, error_hint, copy=True)
     if raw_events_html:
         # Open when the live view showed the panel; its end (the newest events) in view.
         parts.append(
@@ -111,7 +111,7 @@ def static_bundle(
     text = transcript.text
     markdown = json_markdown(text) if json_answer else escape_markdown(text)
     plain = [transcript.text]
-    notes = _notes(transcript, error_hint)
+    notes = _notes(transcript, error_hint, copy=True)
     if notes:
         markdown += "\n\n" + "\n\n".join(f"> {html.escape(note)}" for note in notes)
         plain += notes
@@ -194,7 +194,9 @@ def extras_html(transcript: Transcript, error_hint: str | None = None) -> str:
     return "".join(_extras_html(transcript, error_hint))
 
 
-def _extras_html(transcript: Transcript, error_hint: str | None = None) -> list[str]:
+def _extras_html(
+    transcript: Transcript, error_hint: str | None = None, *, copy: bool = False
+) -> list[str]:
     parts = []
     for call in transcript.tool_calls:
         arguments = call.parsed_arguments()
@@ -213,19 +215,22 @@ def _extras_html(transcript: Transcript, error_hint: str | None = None) -> list[
         parts.append(
             f'<div class="ipyllm-refusal">Refused: {html.escape(transcript.refusal)}</div>'
         )
-    for note in _notes(transcript, error_hint):
+    for note in _notes(transcript, error_hint, copy=copy):
         # A stop is the reader's choice and a copy mid-answer no failure: said neutrally.
         kind = "ipyllm-error" if transcript.status == "error" else "ipyllm-stopped"
         parts.append(f'<div class="{kind}">{html.escape(note)}</div>')
     return parts
 
 
-def _notes(transcript: Transcript, error_hint: str | None = None) -> list[str]:
+def _notes(
+    transcript: Transcript, error_hint: str | None = None, *, copy: bool = False
+) -> list[str]:
+    """The notes after the answer; ``copy``: for the static copy, not the live view."""
     if transcript.status == "error" and transcript.error is not None:
         return [f"Error: {transcript.error}" + (f"\n{error_hint}" if error_hint else "")]
     if transcript.status == "stopped":
         return ["Stopped: the answer above is partial."]
-    if transcript.status in ("pending", "streaming"):
+    if copy and transcript.status in ("pending", "streaming"):
         # Seen only where the live view cannot render: a copy saved mid-answer, reopened
         # after the kernel restarted (or a page that reloaded before the end saved it).
         return [PARTIAL_COPY_NOTE]
