@@ -35,7 +35,7 @@ from ..render import (
 from ..transcript import Transcript
 from ._budget import MessageBudget
 from ._outputs import NotebookOutputs, someone_watching, widget_bundle
-from ._parts import ViewParts, descendants, notes_html
+from ._parts import ShownWithFallback, ViewParts, notes_html
 
 _STATUS_INTERVAL = 0.5  # the status line (elapsed time) changes at most this often
 _FALLBACK_INTERVAL = 2.0  # the static fallback output is brought up to date this often
@@ -52,7 +52,7 @@ _SEAL_BYTES = 1
 LIVE_MAX_HEIGHT = "40em"
 
 
-class AnswerView(widgets.VBox):
+class AnswerView(ShownWithFallback, widgets.VBox):
     """A streaming answer: status line, Stop button, reasoning, body, tool calls, errors.
 
     A sink (see :class:`ipyllm.views.Sink`): it is given the transcript, its events and
@@ -176,8 +176,9 @@ class AnswerView(widgets.VBox):
             self._outputs.update_fallback(*self.static_copy(final_html))
 
     # -- showing ----------------------------------------------------------------------
-    def display(self) -> None:
-        """Show the view in the current cell, with its static fallback unless ``static=False``.
+    def display(self, *, fallback: bool = True) -> None:
+        """Show the view in the current cell, with its static fallback unless ``static=False``
+        (or ``fallback=False``).
 
         Where nobody watches (nbclient, nbconvert, papermill), there is no fallback: the
         static copy takes the widget's place when the answer ends, so the saved notebook
@@ -185,19 +186,9 @@ class AnswerView(widgets.VBox):
         """
         self._outputs = NotebookOutputs(self.answer_id)
         self._replace_at_end = self.static and not someone_watching()
-        watched = self.static and not self._replace_at_end
-        fallback = self.static_copy(self._renderer.html) if watched else None
-        self._outputs.show(widget_bundle(self.model_id), fallback)
-
-    def _ipython_display_(self) -> None:
-        self.display()
-
-    def display_again(self) -> None:
-        """Show the live view, and its fallback, once more in the current cell (after a page
-        reloaded): the same widget, with its Stop button working, and a fallback that
-        the answer's updates reach (see :meth:`NotebookOutputs.show_again`)."""
-        outputs = self._outputs or NotebookOutputs(self.answer_id)
-        outputs.show_again(widget_bundle(self.model_id), self.static_copy())
+        watched = fallback and self.static and not self._replace_at_end
+        copy = self.static_copy(self._renderer.html) if watched else None
+        self._outputs.show(widget_bundle(self.model_id), copy)
 
     def replace_with_static(self) -> None:
         """Put the static, sanitized copy of the finished answer where the view was shown,
@@ -206,15 +197,8 @@ class AnswerView(widgets.VBox):
         Does nothing until the answer has ended, or if the view was not shown with
         :meth:`display` (``display(view)`` does that).
         """
-        if self._outputs is None or self.final_html is None:
-            return
-        self._outputs.replace_live(*self.static_copy(self.final_html))
-        self.close_all_children()
-
-    def close_all_children(self) -> None:
-        """Close this view's widgets (their comms)."""
-        for widget in descendants(self):
-            widget.close()
+        if self.final_html is not None:
+            super().replace_with_static()
 
     def static_copy(self, body_html: str | None = None) -> tuple[dict[str, str], dict[str, Any]]:
         """The static, sanitized copy of the answer as it stands (``body_html``: its HTML)."""

@@ -121,12 +121,7 @@ class NotebookOutputs:
         display ids of the cells it ran: from now on the fallback's updates reach this
         cell in the reloaded page too, so a save there keeps the final copy.
         """
-        from IPython.display import display
-
-        display(widget_bundle, raw=True, display_id=self.live_id)
-        if self.fallback_id is not None:
-            data, metadata = fallback_bundle(self.answer_id, *fallback)
-            display(data, raw=True, metadata=metadata, display_id=self.fallback_id)
+        self.show(widget_bundle, fallback if self.fallback_id is not None else None)
 
     def update_fallback(self, data: dict[str, str], metadata: dict[str, Any]) -> None:
         if self.fallback_id is None:

@@ -118,9 +118,9 @@ def descendants(widget: widgets.Widget) -> list[widgets.Widget]:
 
 
 class ShownWithFallback:
-    """The showing of a batch view, mixed into its widget class (which has an ``answer_id``
-    and a ``static_copy()``): live, with a static fallback beside it (see NotebookOutputs),
-    again on request, or replaced by the static copy in headless runs."""
+    """The showing of a view, mixed into its widget class (which has an ``answer_id`` and a
+    ``static_copy()``): live, with a static fallback beside it (see NotebookOutputs), again
+    on request, or replaced by the static copy in headless runs."""
 
     answer_id: str
     model_id: str  # the widget's
@@ -148,5 +148,9 @@ class ShownWithFallback:
         if self._outputs is None:
             return
         self._outputs.replace_live(*self.static_copy())
+        self.close_all_children()
+
+    def close_all_children(self) -> None:
+        """Close this view's widgets (their comms)."""
         for widget in descendants(self):
             widget.close()
