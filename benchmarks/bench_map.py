@@ -73,6 +73,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -521,55 +522,30 @@ def worker(library: str, url: str, rows: int, concurrency: int) -> None:
         transport = None
         if library == "floor_sockets":
             transport = SocketTransport(ssl.create_default_context())
+        client = httpx.AsyncClient(timeout=60, transport=transport)
 
-        async def streamed() -> list[tuple[int, float]]:
-            async with httpx.AsyncClient(timeout=60, transport=transport) as client:
-                gate = asyncio.Semaphore(concurrency)
+        async def bytes_of(prompt: str) -> int:
+            body = {"model": "demo", "messages": [{"role": "user", "content": prompt}],
+                    "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
+            size = 0
+            async with client.stream("POST", url + "/chat/completions", json=body) as r:
+                async for chunk in r.aiter_bytes():
+                    size += len(chunk)
+            return size
 
-                async def one(prompt: str) -> tuple[int, float]:
-                    body = {"model": "demo", "messages": [{"role": "user", "content": prompt}],
-                            "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
-                    async with gate:
-                        size, started = 0, time.monotonic()
-                        async with client.stream("POST", url + "/chat/completions", json=body) as r:
-                            async for chunk in r.aiter_bytes():
-                                size += len(chunk)
-                        return size, time.monotonic() - started
-
-                await asyncio.gather(*(one(p) for p in prompts[:WARM_UP_ROWS]))
-                meter.start()
-                ends = await asyncio.gather(*(one(p) for p in prompts))
-                meter.stop()
-                return ends
-
-        ends = asyncio.run(streamed())
-        statuses = ["done" if size > 0 else "error" for size, _ in ends]
-        elapsed = [seconds for _, seconds in ends]
+        statuses, elapsed = each_row(bytes_of, prompts, concurrency, meter, client.aclose)
     elif library == "chatlas_stream":
         import copy
 
         import chatlas
 
-        async def chatlas_streamed() -> list[tuple[str, float]]:
-            base = chatlas.ChatOpenAICompletions(base_url=url, api_key="bench", model="demo")
-            gate = asyncio.Semaphore(concurrency)
+        base = chatlas.ChatOpenAICompletions(base_url=url, api_key="bench", model="demo")
 
-            async def one(prompt: str) -> tuple[str, float]:
-                async with gate:
-                    started = time.monotonic()
-                    chat = copy.deepcopy(base)  # a fresh conversation, as parallel_chat makes
-                    pieces = [str(piece) async for piece in await chat.stream_async(prompt)]
-                    return "".join(pieces), time.monotonic() - started
+        async def text_of(prompt: str) -> str:
+            chat = copy.deepcopy(base)  # a fresh conversation, as parallel_chat makes
+            return "".join([str(piece) async for piece in await chat.stream_async(prompt)])
 
-            await asyncio.gather(*(one(p) for p in prompts[:WARM_UP_ROWS]))
-            meter.start()
-            ends = await asyncio.gather(*(one(p) for p in prompts))
-            meter.stop()
-            return ends
-
-        texts = asyncio.run(chatlas_streamed())
-        statuses = ["done" if text else "error" for text, _ in texts]
-        elapsed = [seconds for _, seconds in texts]
+        statuses, elapsed = each_row(text_of, prompts, concurrency, meter)
     else:
         import chatlas
 
@@ -595,6 +571,39 @@ def worker(library: str, url: str, rows: int, concurrency: int) -> None:
         **answer_times(elapsed, meter.wall, concurrency),
     }
     print(json.dumps(report), file=out)
+
+
+def each_row(
+    answer: Callable[[str], Awaitable[object]],
+    prompts: list[str],
+    concurrency: int,
+    meter: Meter,
+    finally_: Callable[[], Awaitable[None]] | None = None,
+) -> tuple[list[str], list[float]]:
+    """Warm-up rows, then every prompt through ``answer``, ``concurrency`` at a time, in one
+    event loop, metered: each row's status ("done" when it gave something) and its seconds
+    from the moment it had a slot. ``finally_`` runs last, in that loop."""
+
+    async def timed(gate: asyncio.Semaphore, prompt: str) -> tuple[object, float]:
+        async with gate:
+            started = time.monotonic()
+            result = await answer(prompt)
+            return result, time.monotonic() - started
+
+    async def main() -> list[tuple[object, float]]:
+        gate = asyncio.Semaphore(concurrency)
+        try:
+            await asyncio.gather(*(timed(gate, p) for p in prompts[:WARM_UP_ROWS]))
+            meter.start()
+            ends = await asyncio.gather(*(timed(gate, p) for p in prompts))
+            meter.stop()
+            return ends
+        finally:
+            if finally_ is not None:
+                await finally_()
+
+    ends = asyncio.run(main())
+    return ["done" if result else "error" for result, _ in ends], [s for _, s in ends]
 
 
 def in_process(library: str, url: str, rows: int, concurrency: int) -> dict[str, Any]:
