@@ -122,11 +122,8 @@ class TeachingServer:
         chunked = not any(k.lower() == "content-length" for k, _ in headers)
         if chunked:
             headers.append(("transfer-encoding", "chunked"))
-        headers += _CORS
-        headers.append(("connection", "close"))
-        head = f"HTTP/1.1 {response.status} {response.reason}\r\n"
-        head += "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n"
-        pump = asyncio.ensure_future(_pump(response.body, writer, head.encode(), chunked))
+        head = _head(response.status, response.reason, headers)
+        pump = asyncio.ensure_future(_pump(response.body, writer, head, chunked))
         hangup = asyncio.ensure_future(_wait_for_hangup(reader))
         try:
             await asyncio.wait({pump, hangup}, return_when=asyncio.FIRST_COMPLETED)
@@ -202,31 +199,31 @@ async def _read_request(
 _CORS = [("access-control-allow-origin", "*"), ("access-control-expose-headers", "*")]
 
 
+def _head(status: int, reason: str, headers: list[tuple[str, str]]) -> bytes:
+    """A response's head: any page may read the response (CORS), and the connection closes."""
+    lines = [f"HTTP/1.1 {status} {reason}"]
+    lines += [f"{name}: {value}" for name, value in [*headers, *_CORS, ("connection", "close")]]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
+
+
 async def _send_preflight(writer: asyncio.StreamWriter, headers: dict[str, str]) -> None:
     """Allow what the browser asks to send: ``*`` would not cover the Authorization header."""
-    lines = [
-        "HTTP/1.1 204 No Content",
-        "access-control-allow-origin: *",
-        "access-control-allow-methods: GET, POST, OPTIONS",
-        f"access-control-allow-headers: {headers.get('access-control-request-headers', '*')}",
-        "access-control-max-age: 600",
-        "content-length: 0",
-        "connection: close",
+    allowed = [
+        ("access-control-allow-methods", "GET, POST, OPTIONS"),
+        ("access-control-allow-headers", headers.get("access-control-request-headers", "*")),
+        ("access-control-max-age", "600"),
+        ("content-length", "0"),
     ]
-    if headers.get("access-control-request-private-network") == "true":
-        lines.append("access-control-allow-private-network: true")  # a public page, a local server
-    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+    if headers.get("access-control-request-private-network") == "true":  # a public page
+        allowed.append(("access-control-allow-private-network", "true"))
+    writer.write(_head(204, "No Content", allowed))
     await writer.drain()
 
 
 async def _send_plain(writer: asyncio.StreamWriter, status: int, text: str) -> None:
     data = text.encode()
-    writer.write(
-        f"HTTP/1.1 {status} {reason_phrase(status)}\r\ncontent-type: text/plain; charset=utf-8\r\n"
-        f"access-control-allow-origin: *\r\n"
-        f"content-length: {len(data)}\r\nconnection: close\r\n\r\n".encode()
-        + data
-    )
+    plain = [("content-type", "text/plain; charset=utf-8"), ("content-length", str(len(data)))]
+    writer.write(_head(status, reason_phrase(status), plain) + data)
     await writer.drain()
 
 
