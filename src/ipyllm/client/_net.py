@@ -13,6 +13,7 @@ from urllib.request import getproxies
 import httpx
 
 from .._text import snippet
+from ._sockets import SocketTransport
 
 
 @cache
@@ -33,8 +34,6 @@ def default_transport(limits: httpx.Limits | None = None) -> httpx.AsyncBaseTran
         return FetchTransport()
     if getproxies():
         return None
-    from ._sockets import SocketTransport
-
     return SocketTransport(ssl_context(), limits)
 
 
