@@ -5,14 +5,17 @@ of the hostile corpus, and screenshots for the docs."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
 import re
 import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ipyllm import Transcript
 from ipyllm.render import PARTIAL_COPY_NOTE, STYLESHEET, render_markdown, static_bundle
@@ -25,9 +28,12 @@ from tests.browser.harness import (
     PANEL,
     REPO_ROOT,
     SCREENSHOT_DIR,
+    Frontend,
     JupyterServer,
     NotebookPage,
+    install_sentinel,
     wait_until,
+    write_notebook,
 )
 from tests.safety import PAYLOADS
 from tests.test_static_math import MATHML_ATTRIBUTES, MATHML_ELEMENTS
@@ -58,6 +64,11 @@ def _static_math_css() -> str:
 
 STATIC_MATH_CSS = _static_math_css()
 FINAL_STATES = ("done", "stopped", "error")
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+# What the page sentinel must report: no script ran, no dialog, nothing fetched elsewhere.
+CLEAN = {"xss": 0, "dialogs": [], "foreign_requests": []}
+# What the frame watcher must never see: an answer shown twice or not at all, a dead widget.
+NOTHING_WRONG = {"notOne": [], "notOneCount": 0, "notFound": []}
 
 # The state of the ChatView of a cell: its live widget (the widget box with class "ipyllm")
 # and its static fallback (<div data-ipyllm-fallback=ID> holding <div class="ipyllm
@@ -366,6 +377,11 @@ class ChatNotebook(NotebookPage):
         """What FRAME_WATCHER_SCRIPT saw in this page (install it with watch_frames)."""
         return await self.page.evaluate("() => window.__ipyllm_frames")
 
+    async def frame_problems(self) -> dict[str, object]:
+        """What the frame watcher saw go wrong in this page so far (NOTHING_WRONG if nothing)."""
+        seen = await self.frames_seen()
+        return {key: seen[key] for key in NOTHING_WRONG}
+
     async def widen(self) -> None:
         """Collapse JupyterLab's side panels, so the notebook has the viewport's width."""
         await self.page.evaluate(
@@ -408,6 +424,35 @@ async def dom_violations(page: Any, selector: str) -> list[str]:
             sorted(MATHML_ATTRIBUTES),
         ],
     )
+
+
+N = TypeVar("N", bound=ChatNotebook)
+
+
+@asynccontextmanager
+async def notebook_in_a_watched_page(
+    kind: type[N],
+    browser: Any,
+    server: JupyterServer,
+    frontend: Frontend,
+    name: str,
+    cells: list[str],
+    viewport: dict[str, int],
+) -> AsyncIterator[N]:
+    """A notebook of ``cells`` opened in a new page whose every frame is watched, widened,
+    its first cell run; afterwards the page closes and the server's kernels shut down."""
+    context = await browser.new_context(viewport=viewport)
+    await watch_frames(context)
+    page = await context.new_page()
+    await install_sentinel(page)
+    write_notebook(server.root_dir / name, cells)
+    notebook = kind(page, server, frontend, name)
+    await notebook.open()
+    await notebook.widen()
+    await notebook.run_cell(0)
+    yield notebook
+    await context.close()
+    await asyncio.to_thread(server.shutdown_sessions)
 
 
 async def watch_frames(context: Any) -> None:

@@ -29,6 +29,9 @@ import pytest_asyncio
 
 from ipyllm.server import ServerThread
 from tests.browser.chat_helpers import (
+    CLEAN,
+    NOTHING_WRONG,
+    WIDGET_MIME,
     ChatNotebook,
     ChatState,
     answer_in,
@@ -37,11 +40,11 @@ from tests.browser.chat_helpers import (
     ended_count,
     fallback_html,
     full_answer,
+    notebook_in_a_watched_page,
     prose_words,
     replay_url,
     request_id_after,
     shutdown_session,
-    watch_frames,
     without_static_styles,
     words_of,
     write_hostile_fixtures,
@@ -63,10 +66,6 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
-WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-CLEAN = {"xss": 0, "dialogs": [], "foreign_requests": []}
-# What the frame watcher must never see: an answer shown twice or not at all, a dead widget.
-NOTHING_WRONG = {"notOne": [], "notOneCount": 0, "notFound": []}
 # Tall enough for a whole finished answer in one cell screenshot.
 VIEWPORT = {"width": 1000, "height": 1400}
 
@@ -141,25 +140,16 @@ async def chat(
     browser: Browser, jupyter_server: JupyterServer, teaching: ServerThread, chat_frontend: Frontend
 ) -> AsyncIterator[ChatNotebook]:
     """The shared notebook, opened once per frontend (one kernel for the tests that use it)."""
-    context = await browser.new_context(viewport=VIEWPORT)
-    await watch_frames(context)
-    page = await context.new_page()
-    await install_sentinel(page)
-    name = f"chat-{chat_frontend}.ipynb"
-    write_notebook(jupyter_server.root_dir / name, chat_cells(teaching.url))
-    notebook = ChatNotebook(page, jupyter_server, chat_frontend, name)
-    await notebook.open()
-    await notebook.widen()
-    await notebook.run_cell(0)
-    yield notebook
-    await context.close()
-    await asyncio.to_thread(jupyter_server.shutdown_sessions)
-
-
-async def frame_problems(notebook: ChatNotebook) -> dict[str, object]:
-    """What the frame watcher saw go wrong in the notebook's page so far."""
-    seen = await notebook.frames_seen()
-    return {key: seen[key] for key in NOTHING_WRONG}
+    async with notebook_in_a_watched_page(
+        ChatNotebook,
+        browser,
+        jupyter_server,
+        chat_frontend,
+        f"chat-{chat_frontend}.ipynb",
+        chat_cells(teaching.url),
+        VIEWPORT,
+    ) as notebook:
+        yield notebook
 
 
 # --- one notebook per frontend --------------------------------------------------------------
@@ -416,7 +406,7 @@ async def test_saved_and_reopened(chat: ChatNotebook) -> None:
         lambda: _all_ended(chat, answered), 40_000, "an answer was still streaming after 40 s"
     )
     before = {i: await chat.output_model(i) for i in answered}
-    first_page = await frame_problems(chat)
+    first_page = await chat.frame_problems()
 
     saved = await chat.save()
     for index in answered:
@@ -460,7 +450,7 @@ async def test_saved_and_reopened(chat: ChatNotebook) -> None:
     await chat.shoot("reopened", SAVED_CELL)
     # Never two views of an answer at once, nor none, nor a dead widget: in either page.
     assert first_page == NOTHING_WRONG, first_page
-    assert await frame_problems(chat) == NOTHING_WRONG
+    assert await chat.frame_problems() == NOTHING_WRONG
 
 
 async def _all_ended(chat: ChatNotebook, cells: list[int]) -> bool:

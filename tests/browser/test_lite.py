@@ -275,6 +275,16 @@ class LiteNotebook:
         return seen
 
 
+async def close_site_page(page: Page, server: Any, screenshot: str) -> None:
+    """The page as it was last, in artifacts/screenshots/; then its browser context and the
+    site's server closed."""
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=SCREENSHOT_DIR / screenshot)
+    await page.context.close()
+    server.shutdown()
+    server.server_close()
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def lite(
     browser: Browser, lite_site: Path, teaching: ServerThread
@@ -301,11 +311,7 @@ async def lite(
         await page.locator(CELL).nth(MODELS_CELL).wait_for(timeout=RUN_TIMEOUT_MS)
         yield notebook
     finally:
-        SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=SCREENSHOT_DIR / "jupyterlite-last.png")
-        await context.close()
-        server.shutdown()
-        server.server_close()
+        await close_site_page(page, server, "jupyterlite-last.png")
 
 
 async def test_chat_streams_in_place_from_the_demo_model(
@@ -494,11 +500,7 @@ async def test_a_site_built_with_recordings_answers_from_them(
         words = recorded_text.split()
         assert " ".join(words[-8:]) in final["body"], (final, recorded_text)
     finally:
-        SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=SCREENSHOT_DIR / "jupyterlite-replay.png")
-        await context.close()
-        server.shutdown()
-        server.server_close()
+        await close_site_page(page, server, "jupyterlite-replay.png")
 
 
 async def test_the_site_serves_everything_itself(lite_site: Path) -> None:

@@ -30,7 +30,7 @@ import pytest
 import pytest_asyncio
 
 from ipyllm.server import ServerThread
-from tests.browser.chat_helpers import DOCS_SCREENSHOTS, ChatNotebook, shutdown_session
+from tests.browser.chat_helpers import CLEAN, DOCS_SCREENSHOTS, ChatNotebook, shutdown_session
 from tests.browser.harness import (
     PANEL,
     REPO_ROOT,
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
-CLEAN = {"xss": 0, "dialogs": [], "foreign_requests": []}
 VIEWPORT = {"width": 1200, "height": 1000}
 RUN_ALL_TIMEOUT_MS = 150_000
 
@@ -96,6 +95,15 @@ async def open_lab(
     if wide:
         await notebook.widen()
     return notebook
+
+
+async def open_shipped(
+    context: BrowserContext, server: JupyterServer, filename: str
+) -> tuple[Path, ChatNotebook]:
+    """A copy of one of the shipped notebooks (``run-all-<filename>``), open in JupyterLab."""
+    name = f"run-all-{filename}"
+    path = shutil.copyfile(NOTEBOOKS / filename, server.root_dir / name)
+    return path, await open_lab(context, server, name)
 
 
 def cell_index(path: Path, source_start: str) -> int:
@@ -176,9 +184,7 @@ cell => {
 async def test_teaching_notebook_under_run_all(
     context: BrowserContext, jupyter_server: JupyterServer
 ) -> None:
-    name = "run-all-teaching-streaming.ipynb"
-    path = shutil.copyfile(NOTEBOOKS / "teaching-streaming.ipynb", jupyter_server.root_dir / name)
-    notebook = await open_lab(context, jupyter_server, name)
+    path, notebook = await open_shipped(context, jupyter_server, "teaching-streaming.ipynb")
     cells = {
         "bytes": cell_index(path, "import json"),
         "events": cell_index(path, "%%chat -p openai --base-url {url}/v1 --events"),
@@ -238,9 +244,7 @@ async def test_teaching_notebook_under_run_all(
 async def test_quickstart_under_run_all(
     context: BrowserContext, jupyter_server: JupyterServer
 ) -> None:
-    name = "run-all-quickstart.ipynb"
-    path = shutil.copyfile(NOTEBOOKS / "quickstart.ipynb", jupyter_server.root_dir / name)
-    notebook = await open_lab(context, jupyter_server, name)
+    path, notebook = await open_shipped(context, jupyter_server, "quickstart.ipynb")
     states = await run_all(notebook, answers=5)
     assert states == ["done"] * 5, states
     assert await notebook.page.evaluate(ERROR_OUTPUTS_JS) == []
@@ -261,9 +265,7 @@ async def test_quickstart_under_run_all(
 async def test_report_example_under_run_all(
     context: BrowserContext, jupyter_server: JupyterServer
 ) -> None:
-    name = "run-all-report-example.ipynb"
-    path = shutil.copyfile(NOTEBOOKS / "report-example.ipynb", jupyter_server.root_dir / name)
-    notebook = await open_lab(context, jupyter_server, name)
+    path, notebook = await open_shipped(context, jupyter_server, "report-example.ipynb")
     states = await run_all(notebook, answers=2)
     assert states == ["done", "done"], states
     assert await notebook.page.evaluate(ERROR_OUTPUTS_JS) == []

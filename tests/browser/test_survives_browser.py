@@ -25,13 +25,16 @@ import pytest_asyncio
 
 from ipyllm.server import ServerThread
 from tests.browser.chat_helpers import (
+    CLEAN,
+    NOTHING_WRONG,
+    WIDGET_MIME,
     ChatNotebook,
     ChatState,
     answer_in,
     full_answer,
+    notebook_in_a_watched_page,
     prose_words,
     request_id_after,
-    watch_frames,
     words_of,
 )
 from tests.browser.harness import (
@@ -39,9 +42,7 @@ from tests.browser.harness import (
     PANEL,
     Frontend,
     JupyterServer,
-    install_sentinel,
     wait_until,
-    write_notebook,
 )
 
 if TYPE_CHECKING:
@@ -49,9 +50,6 @@ if TYPE_CHECKING:
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="session")]
 
-WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-CLEAN = {"xss": 0, "dialogs": [], "foreign_requests": []}
-NOTHING_WRONG = {"notOne": [], "notOneCount": 0, "notFound": []}
 # Short enough that the notebook scrolls (the swap test centres a cell in it).
 VIEWPORT = {"width": 1000, "height": 800}
 WORDS = 60  # every answer's length (words= of the teaching server): 74 tokens
@@ -128,28 +126,20 @@ async def notebook(
     survive_frontend: Frontend,
 ) -> AsyncIterator[Survive]:
     """The module's notebook, opened once per frontend, every frame of its pages watched."""
-    context = await browser.new_context(viewport=VIEWPORT)
-    await watch_frames(context)
-    page = await context.new_page()
-    await install_sentinel(page)
-    name = f"survive-{survive_frontend}.ipynb"
-    write_notebook(jupyter_server.root_dir / name, cells(teaching.url))
-    survive = Survive(page, jupyter_server, survive_frontend, name)
-    survive.shared = {}
-    await survive.open()
-    await survive.widen()
-    await survive.run_cell(0)
-    yield survive
-    await context.close()
-    await asyncio.to_thread(jupyter_server.shutdown_sessions)
+    async with notebook_in_a_watched_page(
+        Survive,
+        browser,
+        jupyter_server,
+        survive_frontend,
+        f"survive-{survive_frontend}.ipynb",
+        cells(teaching.url),
+        VIEWPORT,
+    ) as survive:
+        survive.shared = {}
+        yield survive
 
 
 # --- helpers --------------------------------------------------------------------------------
-
-
-async def frame_problems(notebook: ChatNotebook) -> dict[str, object]:
-    seen = await notebook.frames_seen()
-    return {key: seen[key] for key in NOTHING_WRONG}
 
 
 # Some of the answer is in the live view and in its (hidden) fallback: saving now keeps a
@@ -251,7 +241,7 @@ async def test_reload_mid_stream_saved_shows_the_answer_live_to_its_end(
     assert_complete(state, RELOADED)
     assert state.shown_outputs == 1 and state.fallback_hidden and not state.stop_enabled, state
     assert await notebook.report() == CLEAN
-    assert await frame_problems(notebook) == NOTHING_WRONG
+    assert await notebook.frame_problems() == NOTHING_WRONG
 
 
 @pytest.mark.xfail(
@@ -313,7 +303,7 @@ async def test_stop_after_a_reload(notebook: Survive, teaching: ServerThread) ->
     assert words_of(answer_in(copies[0]["data"]["text/plain"])) == shown
     assert saved_status(saved, RELOAD_STOP) == "streaming"
     assert await notebook.report() == CLEAN
-    assert await frame_problems(notebook) == NOTHING_WRONG
+    assert await notebook.frame_problems() == NOTHING_WRONG
 
 
 # --- b. reload mid-stream, unsaved: %chat running ---------------------------------------------
@@ -351,7 +341,7 @@ async def test_reload_unsaved_then_chat_running_shows_the_running_answers(
     # The other one streams on; test_answer_shown_again_ends_complete sees it end.
     assert await found[UNSAVED_CELL].locator(".ipyllm-state-streaming").count() == 1
     assert await notebook.report() == CLEAN
-    assert await frame_problems(notebook) == NOTHING_WRONG
+    assert await notebook.frame_problems() == NOTHING_WRONG
 
 
 async def running_views(notebook: ChatNotebook, ids: dict[int, str]) -> dict[int, Locator]:
@@ -396,7 +386,7 @@ async def test_reopen_with_the_kernel_alive_shows_the_answer_live_to_its_end(
     assert state.shown_outputs == 1 and state.fallback_hidden, state
     assert "model not found" not in state.text
     assert await notebook.report() == CLEAN
-    assert await frame_problems(notebook) == NOTHING_WRONG
+    assert await notebook.frame_problems() == NOTHING_WRONG
 
 
 # --- b, continued: the answer shown again by %chat running ends complete ----------------------
@@ -567,7 +557,7 @@ async def test_restart_then_reopen_shows_the_saved_partial_answer(
     assert "model not found" not in state.text and state.shown_outputs == 1, state
     text = await notebook.page.locator(".jp-NotebookPanel .jp-Notebook").inner_text()
     assert "model not found" not in text and "Error displaying widget" not in text
-    assert await frame_problems(notebook) == NOTHING_WRONG
+    assert await notebook.frame_problems() == NOTHING_WRONG
 
 
 async def test_fallback_after_restart_is_as_tall_as_the_final_live_view(notebook: Survive) -> None:
