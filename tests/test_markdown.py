@@ -220,6 +220,15 @@ def test_stylesheet_covers_the_emitted_classes() -> None:
 # --------------------------------------------------------------------------- streaming
 
 
+def typed(text: str) -> StreamingMarkdown:
+    """A renderer fed ``text`` one character at a time, its HTML read after each."""
+    renderer = StreamingMarkdown()
+    for char in text:
+        renderer.append(char)
+        _ = renderer.html
+    return renderer
+
+
 def stream_in_pieces(text: str, cuts: list[int], reads: set[int] | None = None) -> str:
     """Stream ``text`` cut at ``cuts``, checking that frozen entries never change."""
     renderer = StreamingMarkdown()
@@ -294,10 +303,7 @@ def test_loose_list_continuing_after_blank_lines() -> None:
 
 def test_late_reference_definition_still_links_earlier_blocks() -> None:
     text = "See [the docs].\n\nMore text.\n\nEven more.\n\n[the docs]: https://example.com\n"
-    renderer = StreamingMarkdown()
-    for char in text:
-        renderer.append(char)
-        _ = renderer.html
+    renderer = typed(text)
     assert renderer.frozen[0] == "<p>See [the docs].</p>\n"  # frozen before the definition
     final = renderer.finish()
     assert renderer.rerendered
@@ -420,10 +426,7 @@ def test_list_items_defining_links_stream_like_one_shot() -> None:
 
 def test_late_definition_renders_again_only_the_blocks_that_missed_it() -> None:
     text = "See [x] and [1].\n\nNo links.\n\nOnly [1].\n\n[x]: https://x.org\n"
-    renderer = StreamingMarkdown()
-    for char in text:
-        renderer.append(char)
-        _ = renderer.html
+    renderer = typed(text)
     assert renderer.finish() == render_markdown(text)
     assert renderer.rerendered
 

@@ -206,12 +206,8 @@ async def test_hostile_output_never_reaches_a_widget_unsanitized(
     view = ChatView()
     payload = PAYLOADS[name]
     await view.stream(deltas([payload[i : i + 3] for i in range(0, len(payload), 3)], 0))
-    body_widgets = set(frontend.find(view, "ipyllm-blocks-segment"))
-    body_widgets.add(frontend.one(view, "ipyllm-tail"))
-    for _, _, sender, data in frontend.log:
-        value = data.get("state", {}).get("value")
-        if sender in body_widgets and isinstance(value, str):
-            assert not violations(value), (name, value)
+    for value in frontend.body_values_sent(view):
+        assert not violations(value), (name, value)
 
 
 async def test_sdk_objects_are_shown_like_their_wire_form(frontend: Frontend) -> None:

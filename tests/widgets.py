@@ -86,6 +86,15 @@ class Frontend:
         blocks = self.one(view, "ipyllm-blocks")
         return self.joined(blocks, "ipyllm-blocks-segment") + self.value(view, "ipyllm-tail")
 
+    def body_values_sent(self, view: ipywidgets.Widget) -> list[str]:
+        """Every value any body widget of ``view`` (its segments, its live tail) was sent,
+        in its opening state or an update: all the answer HTML a frontend ever received."""
+        body_widgets = set(self.find(view, "ipyllm-blocks-segment"))
+        body_widgets.add(self.one(view, "ipyllm-tail"))
+        values = [data.get("state", {}).get("value") for _, _, sender, data in self.log
+                  if sender in body_widgets]  # fmt: skip
+        return [value for value in values if isinstance(value, str)]
+
     def values_sent(self, model: str | ipywidgets.Widget) -> list[tuple[float, str]]:
         """(time, value) of every update of a model's value after it opened, in order."""
         comm_id = _model_id(model)
