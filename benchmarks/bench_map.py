@@ -669,41 +669,31 @@ def main() -> None:
         ideal = rows * answer / args.concurrency
         results: dict[str, Any] = {}
 
-        before = server.usage()
-        results["ipyllm_kernel"] = in_kernel(
-            url, rows, args.concurrency, answer, idle_seconds, args.profile, args.loop_lag
-        )
-        server_use["ipyllm_kernel"] = _spent(before, server.usage())
-        load["after_kernel"] = os.getloadavg()
-
-        before = server.usage()
-        results["ipyllm_plain"] = in_process("ipyllm", url, rows, args.concurrency)
-        server_use["ipyllm_plain"] = _spent(before, server.usage())
-        load["after_ipyllm_plain"] = os.getloadavg()
-
-        for name, worker_name in (("httpx_floor", "floor"), ("sockets_floor", "floor_sockets")):
+        def measure(name: str, run: Callable[[], dict[str, Any]]) -> None:
+            """One run's figures, with the server's CPU and the load average after it."""
             before = server.usage()
-            results[name] = in_process(worker_name, url, rows, args.concurrency)
+            results[name] = run()
             server_use[name] = _spent(before, server.usage())
             load[f"after_{name}"] = os.getloadavg()
 
+        measure(
+            "ipyllm_kernel",
+            lambda: in_kernel(
+                url, rows, args.concurrency, answer, idle_seconds, args.profile, args.loop_lag
+            ),
+        )
+        plain_runs = [("ipyllm_plain", "ipyllm", url), ("httpx_floor", "floor", url),
+                      ("sockets_floor", "floor_sockets", url)]  # fmt: skip
         whole_url, whole_answer, piece = None, None, None
         if skip_chatlas is None:
             all_prompts = [PROMPT.format(item=f"row {i}") for i in range(rows)]
             whole_url, piece = whole_answer_url(server.root, args.words, answer, all_prompts)
             whole_answer = whole_answer_seconds(whole_url, sample_prompts)
-            before = server.usage()
-            results["chatlas"] = in_process("chatlas", whole_url, rows, args.concurrency)
-            server_use["chatlas"] = _spent(before, server.usage())
-            load["after_chatlas"] = os.getloadavg()
-            before = server.usage()
-            results["ipyllm_whole"] = in_process("ipyllm_whole", whole_url, rows, args.concurrency)
-            server_use["ipyllm_whole"] = _spent(before, server.usage())
-            load["after_ipyllm_whole"] = os.getloadavg()
-            before = server.usage()
-            results["chatlas_stream"] = in_process("chatlas_stream", url, rows, args.concurrency)
-            server_use["chatlas_stream"] = _spent(before, server.usage())
-            load["after_chatlas_stream"] = os.getloadavg()
+            plain_runs += [("chatlas", "chatlas", whole_url),
+                           ("ipyllm_whole", "ipyllm_whole", whole_url),
+                           ("chatlas_stream", "chatlas_stream", url)]  # fmt: skip
+        for name, worker_name, run_url in plain_runs:
+            measure(name, lambda w=worker_name, u=run_url: in_process(w, u, rows, args.concurrency))
     finally:
         server.close()
 
