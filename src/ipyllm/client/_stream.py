@@ -229,15 +229,11 @@ class Stream:
                 async for chunk in chunks:
                     received += len(chunk)
                     for event in self._events_of(parser, decoder.feed(chunk), ending):
-                        if not isinstance(event, RawEvent):
-                            transcript.apply(event)
                         yield event
                     if parser.terminated:
                         break
                 else:
                     for event in self._events_of(parser, decoder.close(), ending):
-                        if not isinstance(event, RawEvent):
-                            transcript.apply(event)
                         yield event
         except httpx.HTTPError as exc:
             if not (parser.terminated or ending.finished):
@@ -271,7 +267,10 @@ class Stream:
     ) -> Iterator[Event | RawEvent]:
         """The events of some wire events, in order, until the dialect's end marker
         (what a server sends after its end, LiteLLM's [DONE] after response.completed,
-        is never read); notes in ``ending`` how the answer ended."""
+        is never read); each applied to the transcript just before it is yielded, so a
+        stop between two events keeps exactly what was shown. Notes in ``ending`` how
+        the answer ended."""
+        transcript = self.transcript
         for wire_event in wire_events:
             if self.raw:
                 yield self._raw_event(wire_event)
@@ -281,6 +280,7 @@ class Stream:
                     ending.finished = True
                 elif kind is ErrorEvent and ending.server_error is None:
                     ending.server_error = cast(ErrorEvent, event)
+                transcript.apply(event)
                 yield event
             if parser.terminated:
                 return
